@@ -1,0 +1,201 @@
+"""``genai-gateway``: the one console script.
+
+    genai-gateway serve [--config FILE]     run a replica (blob/Service Bus source, or a local file)
+    genai-gateway validate FILE             judge a config the way the Function and the replicas do
+    genai-gateway sync                      the pod's writer alone (used by serve --workers N)
+    genai-gateway dev                       the whole local pipeline (Azurite, Function, bus, replicas)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import logging
+import os
+import secrets
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from gateway.errors import SettingsError
+from gateway.settings import Secret, Settings
+
+log = logging.getLogger("gateway")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="genai-gateway", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run a gateway replica")
+    serve.add_argument("--config", type=Path, help="serve this local file and pick up its edits (no Blob Storage)")
+    serve.add_argument("--host", help="bind address (default LITELLM_HOST or 0.0.0.0)")
+    serve.add_argument("--port", type=int, help="port (default LITELLM_PORT or 8000)")
+    serve.add_argument("--workers", type=int, help="worker processes (default GATEWAY_WORKERS or 1)")
+
+    check = sub.add_parser("validate", help="validate a config file; exit 0 if valid, 1 if not")
+    check.add_argument("file", type=Path)
+    check.add_argument("--mode", choices=("replica", "publisher"), default="replica")
+    check.add_argument("--json", action="store_true", help="print {valid, errors[{path, message}]} as JSON")
+    check.add_argument("--allow-env", default=None, help="publisher mode: comma-separated env names configs may use")
+    check.add_argument("--allow-literal-secrets", action="store_true")
+
+    sync = sub.add_parser("sync", help="run only the pod's config writer (sources -> validate -> local file)")
+    sync.add_argument("--config", type=Path)
+
+    dev = sub.add_parser("dev", help="run the whole local pipeline")
+    dev.add_argument("--state-dir", type=Path, default=Path(".dev"))
+    dev.add_argument("--replicas", type=int, default=2)
+
+    args = parser.parse_args(argv)
+    _configure_logging()
+    try:
+        if args.command == "validate":
+            return _validate(args)
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "sync":
+            return _sync(args)
+        if args.command == "dev":
+            from gateway.devstack.stack import run_dev
+
+            return run_dev(state_dir=args.state_dir, replicas=args.replicas)
+    except SettingsError as exc:
+        print(f"genai-gateway: {exc}", file=sys.stderr)
+        return 2
+    return 2
+
+
+def _configure_logging() -> None:
+    level = os.environ.get("GATEWAY_LOG_LEVEL", "INFO").upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from gateway.validation import ValidationOptions, validate
+
+    try:
+        data = args.file.read_bytes()
+    except OSError as exc:
+        print(f"genai-gateway validate: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    allowed = frozenset(n.strip() for n in args.allow_env.split(",") if n.strip()) if args.allow_env else None
+    options = ValidationOptions(
+        mode=args.mode,
+        env=dict(os.environ),
+        allowed_env=allowed,
+        allow_literal_secrets=args.allow_literal_secrets,
+    )
+    report = validate(data, options)
+    if args.json:
+        print(json.dumps({"file": str(args.file), **report.as_dict()}, indent=2))
+    else:
+        for issue in report.errors:
+            print(f"{args.file}: error: {issue}")
+        for issue in report.warnings:
+            print(f"{args.file}: warning: {issue}")
+        print(f"{args.file}: {'valid' if report.valid else f'invalid ({len(report.errors)} error(s))'}")
+    return 0 if report.valid else 1
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = Settings.from_env(os.environ, local_config=getattr(args, "config", None))
+    overrides = {
+        name: value
+        for name, value in (("host", getattr(args, "host", None)), ("port", getattr(args, "port", None)), ("workers", getattr(args, "workers", None)))
+        if value is not None
+    }
+    return dataclasses.replace(settings, **overrides) if overrides else settings
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = _settings(args)
+    if settings.master_key is None and settings.source == "file":
+        settings = _local_master_key(settings)
+    if settings.workers == 1:
+        from gateway.runtime import GatewayRuntime
+        from gateway.server import GatewayApp
+
+        app = GatewayApp(GatewayRuntime(settings))
+        uvicorn.Server(_uvicorn_config(app, settings)).run()
+        return 0
+    # Several workers: one writer process, N appliers watching the same file.
+    if settings.local_config is not None:
+        os.environ["GATEWAY_CONFIG_SOURCE"] = "file"
+        os.environ["GATEWAY_CONFIG_FILE"] = str(settings.local_config)
+    writer = subprocess.Popen([sys.executable, "-m", "gateway", "sync"])
+    try:
+        uvicorn.run(
+            "gateway.server_factory:create_worker_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            timeout_graceful_shutdown=30,
+            log_level="info",
+        )
+    finally:
+        writer.terminate()
+        writer.wait(timeout=15)
+    return 0
+
+
+def _uvicorn_config(app: object, settings: Settings) -> "uvicorn.Config":
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        lifespan="on",
+        timeout_graceful_shutdown=30,
+        log_level="info",
+        access_log=os.environ.get("GATEWAY_ACCESS_LOG", "false").lower() == "true",
+    )
+
+
+def _local_master_key(settings: Settings) -> Settings:
+    """Local use only: generate a master key, print it once, and show the OpenAI SDK call."""
+    key = "sk-" + secrets.token_hex(24)
+    os.environ["LITELLM_MASTER_KEY"] = key
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    print(
+        "\n"
+        "  No LITELLM_MASTER_KEY set: generated one for this local run (shown once):\n\n"
+        f"    {key}\n\n"
+        "  Use it with the OpenAI SDK:\n\n"
+        "    from openai import OpenAI\n"
+        f"    client = OpenAI(base_url=\"http://{host}:{settings.port}/v1\", api_key=\"{key}\")\n"
+        "    client.chat.completions.create(model=\"gpt-4\", messages=[{\"role\": \"user\", \"content\": \"Hello!\"}])\n\n"
+        "  Set LITELLM_MASTER_KEY yourself for anything but local use.\n",
+        flush=True,
+    )
+    return dataclasses.replace(settings, master_key=Secret(key))
+
+
+def _sync(args: argparse.Namespace) -> int:
+    from gateway.runtime import GatewayRuntime
+
+    settings = _settings(args)
+    runtime = GatewayRuntime(settings, role="writer")
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await runtime.start()
+        await stop.wait()
+        await runtime.stop()
+
+    asyncio.run(run())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

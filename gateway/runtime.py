@@ -1,0 +1,122 @@
+"""A replica's lifecycle: which tasks run, in what order, and how they stop.
+
+The pipeline modules know nothing about processes; this one wires them. A
+worker always runs the file watcher (the applier side); the writer side (sync
+loop plus its sources) runs in the same process when there is one worker, or
+in a dedicated ``genai-gateway sync`` process when there are several, so
+there is exactly one writer per pod either way. LiteLLM's own lifespan is
+entered only once the first valid config is known, because its boot check
+needs the master key that config may name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from gateway.apply.filestore import ConfigFile
+from gateway.apply.litellm_proxy import ProxyApplier, proxy_lifespan
+from gateway.settings import Settings
+from gateway.sources.local_file import LocalFileSource
+from gateway.status import ConfigStatus
+from gateway.sync import SyncLoop
+from gateway.validation import ValidationOptions, envrefs
+from gateway.watcher import FileWatcher
+
+log = logging.getLogger(__name__)
+
+Role = Literal["all", "applier", "writer"]
+
+
+class GatewayRuntime:
+    def __init__(self, settings: Settings, *, role: Role = "all", env: Mapping[str, str] | None = None) -> None:
+        self.settings = settings
+        self.role = role
+        self.env = env if env is not None else os.environ
+        self.status = ConfigStatus()
+        self.file = ConfigFile(settings.storage_path)
+        self.options = ValidationOptions(
+            mode="replica",
+            env=self.env,
+            allow_literal_secrets=settings.allow_literal_secrets,
+            max_bytes=settings.max_config_bytes,
+            require_master_key=settings.master_key is None,
+        )
+        self.applier = ProxyApplier(env=self.env)
+        self.watcher = FileWatcher(
+            self.file, self.applier, self.status, self.options, before_first_apply=self._start_proxy
+        )
+        self.sync: SyncLoop | None = None
+        self.sources: list[Any] = []
+        if role in ("all", "writer"):
+            self.sync = SyncLoop(self.file, self.options, self.status, on_written=lambda _r: self.watcher.poke())
+            self.sources = self._build_sources(self.sync)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._proxy_task: asyncio.Task[None] | None = None
+        self._proxy_stop = asyncio.Event()
+
+    def _build_sources(self, sync: SyncLoop) -> list[Any]:
+        if self.settings.source == "file" and self.settings.local_config is not None:
+            return [LocalFileSource(self.settings.local_config, sync)]
+        from gateway.sources.factory import build_remote_sources
+
+        return build_remote_sources(self.settings, sync)
+
+    async def start(self) -> None:
+        """Start background work; returns at once. Readiness follows ``status.ready``."""
+        for source in self.sources:
+            self._tasks.append(asyncio.create_task(source.run(), name=type(source).__name__))
+        if self.role in ("all", "applier"):
+            self._tasks.append(asyncio.create_task(self.watcher.run(), name="FileWatcher"))
+
+    async def stop(self) -> None:
+        """Stop receiving first, then the watcher, then LiteLLM's own shutdown."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        for source in self.sources:
+            close = getattr(source, "close", None)
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    await close()
+        if self._proxy_task is not None:
+            self._proxy_stop.set()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._proxy_task, timeout=10)
+
+    async def _start_proxy(self, config: dict[str, Any]) -> None:
+        """Enter LiteLLM's lifespan in a task of its own, so it is entered and exited in one task."""
+        key = self._master_key(config)
+        started = asyncio.Event()
+        failure: list[BaseException] = []
+
+        async def hold() -> None:
+            try:
+                async with proxy_lifespan(key):
+                    started.set()
+                    await self._proxy_stop.wait()
+            except BaseException as exc:
+                failure.append(exc)
+                started.set()
+                raise
+
+        self._proxy_task = asyncio.create_task(hold(), name="litellm-lifespan")
+        await started.wait()
+        if failure:
+            raise RuntimeError(f"LiteLLM proxy failed to start: {failure[0]}") from failure[0]
+
+    def _master_key(self, config: dict[str, Any]) -> str:
+        if self.settings.master_key is not None:
+            return self.settings.master_key.reveal()
+        configured = (config.get("general_settings") or {}).get("master_key")
+        resolved = envrefs.resolve(configured, self.env) if configured is not None else None
+        if not resolved:
+            raise RuntimeError("no master key: set LITELLM_MASTER_KEY or general_settings.master_key: os.environ/NAME")
+        return str(resolved)

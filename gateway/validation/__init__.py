@@ -1,0 +1,134 @@
+"""One validator for every place that judges a config: the gateway, the Function, the CLI.
+
+The stages run cheapest first and stop at the first stage that fails, because a
+later stage cannot say anything useful about a document an earlier one
+rejected: bytes -> YAML -> shape -> env references and literal secrets ->
+LiteLLM's own checks (providers, router settings, a throwaway Router).
+
+Two modes:
+
+* ``replica``: every ``os.environ/NAME`` must resolve in this process, and the
+  Router is built with the real values: what this replica would serve.
+* ``publisher``: the Azure Function cannot see the replicas' environment, so
+  references are only checked for syntax (and against an optional allow-list)
+  and the Router is built with placeholders.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from gateway.errors import ConfigIssue, ConfigRejected
+from gateway.settings import DEFAULT_MAX_CONFIG_BYTES
+from gateway.validation import envrefs, secrets, semantics, structure
+from gateway.validation.loader import LoadError, load_yaml
+
+Mode = Literal["replica", "publisher"]
+_PUBLIC_MASTER_KEYS = frozenset({"sk-1234", "sk-12345", "sk-123456789"})
+MIN_MASTER_KEY_LENGTH = 16
+
+
+@dataclass(frozen=True)
+class ValidationOptions:
+    """How strict to be. Plain values; ``env`` is the environment references resolve against."""
+
+    mode: Mode = "replica"
+    env: Mapping[str, str] = field(default_factory=dict)
+    allowed_env: frozenset[str] | None = None
+    allow_literal_secrets: bool = False
+    max_bytes: int = DEFAULT_MAX_CONFIG_BYTES
+    semantic: bool = True
+    require_master_key: bool = False
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """The verdict on one config: errors and warnings with YAML paths, and the parsed document if valid."""
+
+    sha256: str
+    errors: tuple[ConfigIssue, ...]
+    warnings: tuple[ConfigIssue, ...] = ()
+    config: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "valid": self.valid,
+            "sha256": self.sha256,
+            "errors": [i.as_dict() for i in self.errors],
+            "warnings": [i.as_dict() for i in self.warnings],
+        }
+
+    def raise_if_invalid(self, version: str | None) -> dict[str, Any]:
+        """Return the parsed config, or raise ``ConfigRejected`` carrying every error."""
+        if self.errors or self.config is None:
+            raise ConfigRejected(version, self.errors)
+        return self.config
+
+
+def validate(data: bytes, options: ValidationOptions | None = None) -> ValidationReport:
+    """Judge one config file's bytes. Synchronous and CPU-bound: call it off the event loop."""
+    options = options or ValidationOptions()
+    digest = hashlib.sha256(data).hexdigest()
+
+    def verdict(errors: list[ConfigIssue], warnings: list[ConfigIssue] = (), config: Any = None) -> ValidationReport:  # type: ignore[assignment]
+        return ValidationReport(digest, tuple(errors), tuple(warnings), config if not errors else None)
+
+    try:
+        config = load_yaml(data, max_bytes=options.max_bytes)
+    except LoadError as exc:
+        return verdict([exc.issue])
+
+    errors, warnings = structure.check(config)
+    if errors:
+        return verdict(errors, warnings)
+
+    errors = envrefs.check(
+        config,
+        env=options.env if options.mode == "replica" else None,
+        allowed=options.allowed_env,
+    )
+    if not options.allow_literal_secrets:
+        errors += secrets.check(config)
+    if options.require_master_key:
+        errors += _check_master_key(config, options.env)
+    if errors or not options.semantic:
+        return verdict(errors, warnings, config)
+
+    errors = semantics.check_providers(config["model_list"])
+    router_settings = config.get("router_settings") or {}
+    errors += semantics.check_router_settings(router_settings)
+    if errors:
+        return verdict(errors, warnings)
+    resolved = envrefs.resolve(config, options.env, placeholder=options.mode == "publisher")
+    errors = semantics.check_router(
+        [semantics.deployment_for_router(e) for e in resolved["model_list"]],
+        resolved.get("router_settings") or {},
+    )
+    return verdict(errors, warnings, config)
+
+
+def _check_master_key(config: dict, env: Mapping[str, str]) -> list[ConfigIssue]:
+    """LiteLLM refuses to boot without a strong master key; say so before a release is applied."""
+    configured = (config.get("general_settings") or {}).get("master_key")
+    if isinstance(configured, str) and configured.startswith(envrefs.PREFIX):
+        key, origin = env.get(configured[len(envrefs.PREFIX) :]), f"general_settings.master_key ({configured})"
+    elif configured is not None:
+        key, origin = configured, "general_settings.master_key"
+    else:
+        key, origin = env.get("LITELLM_MASTER_KEY"), "LITELLM_MASTER_KEY"
+    path = "general_settings.master_key"
+    if not key:
+        return [ConfigIssue(path, "no master key: set LITELLM_MASTER_KEY or general_settings.master_key: os.environ/NAME")]
+    if key in _PUBLIC_MASTER_KEYS or len(key) < MIN_MASTER_KEY_LENGTH:
+        return [ConfigIssue(path, f"master key from {origin} is weak: use at least {MIN_MASTER_KEY_LENGTH} random characters")]
+    return []
+
+
+__all__ = ["Mode", "ValidationOptions", "ValidationReport", "validate"]

@@ -1,0 +1,69 @@
+"""``os.environ/NAME`` references: check them, and resolve them for the applier.
+
+LiteLLM resolves an unset reference silently to ``None``; for an Azure/OpenAI
+``api_key`` that means falling back to the process's own ``OPENAI_API_KEY``
+(FACTS.md). A replica therefore refuses any config that references a variable
+it does not have, and says which variable and which deployment.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from gateway.errors import ConfigIssue
+from gateway.validation.paths import deployment_label, walk_strings
+
+PREFIX = "os.environ/"
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def references(config: Any) -> Iterable[tuple[str, str]]:
+    """Yield ``(yaml_path, variable_name)`` for every reference in the document."""
+    for path, _key, value in walk_strings(config):
+        if value.startswith(PREFIX):
+            yield path, value[len(PREFIX) :]
+
+
+def check(
+    config: dict,
+    *,
+    env: Mapping[str, str] | None,
+    allowed: frozenset[str] | None,
+) -> list[ConfigIssue]:
+    """Syntax always; with ``env`` every name must be set; with ``allowed`` every name must be listed."""
+    issues: list[ConfigIssue] = []
+    for path, name in references(config):
+        where = deployment_label(config, path)
+        suffix = f" (used by {where})" if where else ""
+        if not _NAME.match(name):
+            issues.append(ConfigIssue(path, f"malformed reference {PREFIX}{name!r}: expected {PREFIX}NAME"))
+        elif allowed is not None and name not in allowed:
+            issues.append(ConfigIssue(path, f"environment variable {name} is not in the publisher's allow-list{suffix}"))
+        elif env is not None and not env.get(name):
+            issues.append(
+                ConfigIssue(
+                    path,
+                    f"environment variable {name} is not set on this replica{suffix}; "
+                    "LiteLLM would silently use None (or fall back to OPENAI_API_KEY)",
+                )
+            )
+    return issues
+
+
+def resolve(config: Any, env: Mapping[str, str], *, placeholder: bool = False) -> Any:
+    """Return a deep copy with every reference replaced by its value (or a placeholder, for publishers)."""
+
+    def sub(value: Any) -> Any:
+        if isinstance(value, str) and value.startswith(PREFIX):
+            name = value[len(PREFIX) :]
+            return f"placeholder-{name}" if placeholder else env.get(name)
+        if isinstance(value, dict):
+            return {k: sub(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [sub(v) for v in value]
+        return value
+
+    return sub(copy.deepcopy(config))

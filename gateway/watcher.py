@@ -1,0 +1,111 @@
+"""Every worker's half of "one writer, many appliers": watch the local file, apply what appears.
+
+The watcher polls a cheap ``stat`` (mtime, size, inode) and only hashes and
+parses when it changes; the in-process writer can also ``poke()`` it so a push
+is applied at once instead of at the next tick. A file that is not valid here
+(someone edited it by hand, or an env var is missing on this replica) is
+rejected and reported, and the last applied config keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from gateway.apply.filestore import ConfigFile, Snapshot
+from gateway.apply.litellm_proxy import ApplyResult, ProxyApplier
+from gateway.errors import ApplyError, ConfigIssue
+from gateway.release import Release
+from gateway.status import ConfigStatus
+from gateway.validation import ValidationOptions, validate
+
+log = logging.getLogger(__name__)
+
+#: Called once, before the first apply, with the config about to be applied (starts LiteLLM's lifespan).
+BeforeFirstApply = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class FileWatcher:
+    def __init__(
+        self,
+        file: ConfigFile,
+        applier: ProxyApplier,
+        status: ConfigStatus,
+        options: ValidationOptions,
+        *,
+        interval: float = 0.5,
+        before_first_apply: BeforeFirstApply | None = None,
+    ) -> None:
+        self._file = file
+        self._applier = applier
+        self._status = status
+        self._options = options
+        self._interval = interval
+        self._before_first_apply = before_first_apply
+        self._poke = asyncio.Event()
+        self._seen_stat: tuple[int, int, int] | None = None
+        self._seen_sha: str | None = None
+        self.first_applied = asyncio.Event()
+
+    def poke(self) -> None:
+        """Look at the file now (the in-process writer just replaced it)."""
+        self._poke.set()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.check()
+            except Exception:  # noqa: BLE001 - the watcher must outlive any single bad apply
+                log.exception("config watcher: unexpected error; keeping the current config")
+            try:
+                await asyncio.wait_for(self._poke.wait(), timeout=self._interval)
+            except asyncio.TimeoutError:
+                pass
+            self._poke.clear()
+
+    async def check(self) -> ApplyResult | None:
+        stat = self._file.stat_key()
+        if stat is None or stat == self._seen_stat:
+            return None
+        self._seen_stat = stat
+        snapshot = self._file.read()
+        if snapshot is None or snapshot.release.sha256 == self._seen_sha:
+            return None
+        self._seen_sha = snapshot.release.sha256
+        return await self._apply(snapshot)
+
+    async def _apply(self, snapshot: Snapshot) -> ApplyResult | None:
+        release = snapshot.release
+        # The in-pod writer already ran LiteLLM's checks on bytes it named; a file from
+        # anyone else gets the full treatment. The apply builds its Router strictly anyway.
+        vouched = not release.origin.startswith("file:")
+        options = dataclasses.replace(self._options, semantic=not vouched)
+        report = await asyncio.to_thread(validate, snapshot.data, options)
+        if not report.valid or report.config is None:
+            self._reject(release, report.errors, "validate")
+            return None
+        try:
+            if not self.first_applied.is_set() and self._before_first_apply is not None:
+                await self._before_first_apply(report.config)
+            result = await self._applier.apply(release, report.config)
+        except ApplyError as exc:
+            self._reject(release, [ConfigIssue("", str(exc))], "apply")
+            return None
+        self._status.record_applied(result)
+        self._file.keep_as_last_good(snapshot.data)
+        self.first_applied.set()
+        return result
+
+    def _reject(self, release: Release, errors: tuple[ConfigIssue, ...] | list[ConfigIssue], stage: str) -> None:
+        self._status.record_rejected(release.version, release.sha256, errors, stage)
+        current = self._status.applied.version if self._status.applied else "none"
+        log.error(
+            "release %s rejected at %s; still serving %s: %s",
+            release.version,
+            stage,
+            current,
+            "; ".join(str(e) for e in errors),
+        )

@@ -1,0 +1,49 @@
+"""Fixtures for the response-cache tests: real redis-server processes on free loopback ports."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+import pytest  # noqa: E402
+
+from redis_server_support import RedisServer, redis_server_binary  # noqa: E402
+
+
+@pytest.fixture
+def redis_factory(tmp_path):
+    """Start redis-server processes on demand; every one is stopped at the end of the test."""
+    binary = redis_server_binary()
+    if binary is None:
+        pytest.fail(
+            "redis-server not found on PATH: these tests need a real Redis. "
+            "Install it with: apt-get update && apt-get install -y redis-server"
+        )
+    servers: list[RedisServer] = []
+
+    def make(**kwargs) -> RedisServer:
+        server = RedisServer(binary, workdir=tmp_path, **kwargs)
+        servers.append(server)
+        server.start()
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def redis_server(redis_factory) -> RedisServer:
+    """One running redis-server without auth."""
+    return redis_factory()
+
+
+@pytest.fixture
+def fresh_litellm_cache():
+    """Restore litellm.cache after the test (tests assign their own Cache)."""
+    import litellm
+
+    saved = litellm.cache
+    yield
+    litellm.cache = saved
