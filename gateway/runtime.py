@@ -48,7 +48,12 @@ class GatewayRuntime:
         )
         self.applier = ProxyApplier(env=self.env)
         self.watcher = FileWatcher(
-            self.file, self.applier, self.status, self.options, before_first_apply=self._start_proxy
+            self.file,
+            self.applier,
+            self.status,
+            self.options,
+            interval=min(0.5, settings.file_poll_interval),
+            before_first_apply=self._start_proxy,
         )
         self.sync: SyncLoop | None = None
         self.sources: list[Any] = []
@@ -61,7 +66,7 @@ class GatewayRuntime:
 
     def _build_sources(self, sync: SyncLoop) -> list[Any]:
         if self.settings.source == "file" and self.settings.local_config is not None:
-            return [LocalFileSource(self.settings.local_config, sync)]
+            return [LocalFileSource(self.settings.local_config, sync, interval=self.settings.file_poll_interval)]
         from gateway.sources.factory import build_remote_sources
 
         return build_remote_sources(self.settings, sync)

@@ -112,6 +112,7 @@ class Settings:
     mi_client_ids: Mapping[str, str] = field(default_factory=dict)
     max_config_bytes: int = DEFAULT_MAX_CONFIG_BYTES
     allow_literal_secrets: bool = False
+    file_poll_interval: float = 1.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, local_config: Path | None = None) -> "Settings":
@@ -156,6 +157,7 @@ class Settings:
                 r.number("GATEWAY_CONFIG_MAX_BYTES", DEFAULT_MAX_CONFIG_BYTES, minimum=1024, integer=True)
             ),
             allow_literal_secrets=r.flag("GATEWAY_ALLOW_LITERAL_SECRETS", False),
+            file_poll_interval=r.number("GATEWAY_FILE_POLL_INTERVAL", 1.0, minimum=0.05, maximum=60),
         )
         r.raise_if_any()
         return settings

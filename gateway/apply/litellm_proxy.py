@@ -259,7 +259,7 @@ class ProxyApplier:
             initialize_callbacks_on_proxy(
                 value=settings["callbacks"],
                 premium_user=premium_user,
-                config_file_path="",
+                config_file_path=None,  # type: ignore[arg-type]  # None forbids s3:// module loading
                 litellm_settings=settings,
             )
         manager = litellm.logging_callback_manager

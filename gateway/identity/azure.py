@@ -84,7 +84,14 @@ class AzureTokenProvider:
     def stats(self) -> TokenStats:
         return self._token.stats
 
-    def __repr__(self) -> str:  # shows up in LiteLLM debug logs: identity yes, token never
+    def __copy__(self) -> AzureTokenProvider:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> AzureTokenProvider:
+        """LiteLLM's Router deep-copies its model_list; a copy would lose the shared cache (and has locks)."""
+        return self
+
+    def __repr__(self) -> str:  # LiteLLM logs it and hashes it into the deployment id: stable, no token
         return f"AzureTokenProvider({self.spec.describe()}, scope={self.scope})"
 
 

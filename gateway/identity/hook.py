@@ -22,6 +22,7 @@ import litellm
 from litellm.integrations.custom_logger import CustomLogger
 
 from gateway.identity.databricks import DatabricksTokenCache
+from gateway.identity.tokens import TokenFetchError
 
 MODEL_INFO_MARKER = "gateway_databricks_identity"
 """``model_info`` key holding a ``DatabricksCredential.key``; secret-free, visible in /model/info."""
@@ -39,7 +40,16 @@ class DatabricksAuthHook(CustomLogger):
         key = model_info.get(MODEL_INFO_MARKER) if isinstance(model_info, dict) else None
         if not isinstance(key, str):
             return None
-        kwargs["api_key"] = await self.cache.aget_token(key)
+        try:
+            kwargs["api_key"] = await self.cache.aget_token(key)
+        except TokenFetchError as exc:
+            # A 401 makes the Router cool this deployment down at once and retry the
+            # request on another deployment of the group (cooldown_handlers._is_cooldown_required).
+            raise litellm.AuthenticationError(
+                message=f"gateway could not get a token for this deployment: {exc}",
+                llm_provider="databricks",
+                model=str(kwargs.get("model", "")),
+            ) from exc
         return kwargs
 
 

@@ -128,16 +128,19 @@ class RefreshingToken:
 
     def _fetch_locked(self) -> Token:
         now = self._clock()
-        self._next_attempt_at = now + self._retry_delay
         try:
             token = self._fetch()
         except Exception as exc:  # translated: callers see one error type naming the identity
+            self._next_attempt_at = now + self._retry_delay
             reason = _describe(exc)
             self._last_failure = (now, reason)
             self._stats = replace(self._stats, failures=self._stats.failures + 1, last_error=reason)
             raise TokenFetchError(f"{self.name}: token fetch failed: {reason}") from exc
         self._token = token
         self._last_failure = None
+        # A lower cache may hand back a token that is already due for refresh (a lifetime
+        # shorter than the margin): then wait retry_delay instead of refreshing on every call.
+        self._next_attempt_at = now + self._retry_delay if self._refresh_at(token) <= now else 0.0
         self._stats = replace(
             self._stats,
             fetches=self._stats.fetches + 1,

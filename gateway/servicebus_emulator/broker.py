@@ -29,7 +29,7 @@ from .wire import MessageSnapshot
 
 _LOG = logging.getLogger(__name__)
 
-TICK_S = 0.5  # lock expiry, TTL and cross-thread work are checked this often
+TICK_S = 0.05  # lock expiry, TTL and cross-thread work are checked this often
 CREDIT_WINDOW = 500  # credit granted to client senders and request links
 SHUTDOWN_GRACE_S = 1.0  # time for clients to answer our connection close
 LOCK_LOST_TEXT = "The lock supplied is invalid. Either the lock expired, or the message has already been removed."
@@ -236,10 +236,11 @@ class _Broker(Handler):
         link.advance()
         kind = getattr(link, "kind", None)
         if kind == "producer":
-            info = wire.inspect_published(payload)
             now = time.time()
-            with self._ns.lock:
-                self._ns.publish(link.address, payload, now, info.ttl_s, max(info.scheduled_at or now, now))
+            for message in wire.unbatch(payload):
+                info = wire.inspect_published(message)
+                with self._ns.lock:
+                    self._ns.publish(link.address, message, now, info.ttl_s, max(info.scheduled_at or now, now))
             delivery.update(Delivery.ACCEPTED)
             delivery.settle()
         elif kind == "request":

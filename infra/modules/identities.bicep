@@ -103,3 +103,9 @@ output regionalIdentities array = [for (region, i) in openAiRegions: {
   identityId: regionalIdentities[i].id
   accountResourceId: region.accountResourceId
 }]
+
+@description('The regional client IDs in Kubernetes env format: [{ name: EASTUS_MI_CLIENT_ID, value: <client id> }, ...].')
+output regionalEnv array = [for (region, i) in openAiRegions: {
+  name: '${toUpper(region.name)}_MI_CLIENT_ID'
+  value: regionalIdentities[i].properties.clientId
+}]

@@ -38,7 +38,7 @@ var serviceBusDataSenderRoleId = '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39'
 var serviceBusDataReceiverRoleId = '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0'
 var serviceBusDataOwnerRoleId = '090c5cfd-751d-490a-894a-3ce6f1109419'
 
-resource namespace 'Microsoft.ServiceBus/namespaces@2024-01-01' = {
+resource serviceBusNamespace 'Microsoft.ServiceBus/namespaces@2024-01-01' = {
   name: namespaceName
   location: location
   tags: tags
@@ -54,7 +54,7 @@ resource namespace 'Microsoft.ServiceBus/namespaces@2024-01-01' = {
 }
 
 resource topic 'Microsoft.ServiceBus/namespaces/topics@2024-01-01' = {
-  parent: namespace
+  parent: serviceBusNamespace
   name: topicName
   properties: {
     requiresDuplicateDetection: true
@@ -115,8 +115,8 @@ resource gatewaySubscriptionManager 'Microsoft.Authorization/roleAssignments@202
   }
 }
 
-output namespaceId string = namespace.id
-output namespaceName string = namespace.name
-output fullyQualifiedNamespace string = replace(replace(replace(namespace.properties.serviceBusEndpoint, 'https://', ''), ':443', ''), '/', '')
+output namespaceId string = serviceBusNamespace.id
+output namespaceName string = serviceBusNamespace.name
+output fullyQualifiedNamespace string = replace(replace(replace(serviceBusNamespace.properties.serviceBusEndpoint, 'https://', ''), ':443', ''), '/', '')
 output topicName string = topic.name
 output subscriptionNames array = [for i in range(0, replicaSubscriptionCount): replicaSubscriptions[i].name]

@@ -56,6 +56,10 @@ var storageBlobDataReaderRoleId = '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1'
 var storageBlobDataContributorRoleId = 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+  // checkov:skip=CKV_AZURE_35: Network rules are per environment. The gateway (AKS), the Function (Flex Consumption without VNet integration) and operators reach the account over its public endpoint; access is Entra ID only (no shared key, no anonymous access). Add networkAcls or private endpoints where the network allows it.
+  // checkov:skip=CKV_AZURE_59: Public network access is needed without private endpoints (see CKV_AZURE_35); authorization stays Entra ID only.
+  // checkov:skip=CKV_AZURE_206: Zone-redundant (ZRS) by default, configurable via storageSkuName (GZRS/RA-GZRS where geo-redundancy is required). config.yaml is reproducible from the operator's source control.
+  // checkov:skip=CKV_AZURE_43: The name is a parameter computed in main.bicep as lowercase prefix + uniqueString(), truncated to 24 characters; checkov cannot evaluate it.
   name: storageAccountName
   location: location
   tags: tags

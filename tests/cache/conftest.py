@@ -47,3 +47,16 @@ def fresh_litellm_cache():
     saved = litellm.cache
     yield
     litellm.cache = saved
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _litellm_warmed_up():
+    """Pay litellm's one-off first-request cost before any timed test."""
+    from cache_test_helpers import warm_up_litellm
+
+    warm_up_litellm()
+
+
+def pytest_configure(config):
+    """litellm's import emits pydantic 'ReadOnly qualifier' UserWarnings that say nothing about this code."""
+    config.addinivalue_line("filterwarnings", "ignore:.*ReadOnly.*qualifier:UserWarning")

@@ -44,6 +44,7 @@ class RecordedRequest:
     api_key: str | None
     status: int
     at: float
+    delay_s: float = 0.0  # > 0: the answer was held back this long (the client may have timed out)
 
     @property
     def bearer(self) -> str | None:
@@ -119,7 +120,7 @@ class FakeLLMServer:
 
     def ok_requests(self) -> list[RecordedRequest]:
         with self._lock:
-            return [r for r in self.requests if r.status == 200]
+            return [r for r in self.requests if r.status == 200 and not r.delay_s]
 
     def _record(self, request: RecordedRequest) -> None:
         with self._lock:
@@ -175,14 +176,12 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(400, {"error": {"message": "invalid json"}})
         parts = url.path.strip("/").split("/")
         deployment = parts[2] if parts[:2] == ["openai", "deployments"] else str(body.get("model", ""))
-        fault = fake._next_fault()
-        status = 200
-        if fault is not None:
-            if fault.delay_s:
-                fake._stopping.wait(min(fault.delay_s, fake.max_delay_s))
-            status = fault.status or 200
+        fault = fake._next_fault() or Fault()
+        status = fault.status or 200
         fake._record(RecordedRequest(url.path, deployment, self.headers.get("Authorization"),
-                                     self.headers.get("api-key"), status, time.time()))
+                                     self.headers.get("api-key"), status, time.time(), fault.delay_s))
+        if fault.delay_s:
+            fake._stopping.wait(min(fault.delay_s, fake.max_delay_s))
         if status != 200:
             return self._send(status, {"error": {"message": f"{fake.name} scripted {status}", "code": str(status)}})
         self._send(200, completion(f"{fake.name}:{deployment}", deployment))

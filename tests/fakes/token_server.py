@@ -60,6 +60,7 @@ class _State:
     requests: list[TokenRequest] = field(default_factory=list)
     expires_in: dict[str, int] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict)
+    refused: dict[str, int] = field(default_factory=dict)
     default_expires_in: int = 3600
 
 
@@ -165,6 +166,11 @@ class FakeTokenServer:
         with self.state.lock:
             self.state.secrets[client_id] = secret
 
+    def refuse(self, client_id: str, status: int = 400) -> None:
+        """Answer every managed identity request for ``client_id`` with ``status`` (identity not assigned)."""
+        with self.state.lock:
+            self.state.refused[client_id] = status
+
     def fetches(self, client_id: str) -> int:
         with self.state.lock:
             return self.state.counts.get(client_id, 0)
@@ -232,6 +238,11 @@ class _Handler(BaseHTTPRequestHandler):
             if self.headers.get("X-IDENTITY-HEADER") != fake.identity_header:
                 return self._send(401, {"statusCode": 401, "message": "bad identity header"})
             client_id = query.get("client_id", SYSTEM_ASSIGNED)
+            with fake.state.lock:
+                refused = fake.state.refused.get(client_id)
+            if refused is not None:
+                fake._refuse("app_service", client_id, query.get("resource", ""), refused)
+                return self._send(refused, {"statusCode": refused, "message": "identity not found"})
             token, lifetime = fake._issue("app_service", client_id, query.get("resource", ""))
             return self._send(200, {
                 "access_token": token, "expires_on": str(int(time.time()) + lifetime),

@@ -1,0 +1,109 @@
+"""RedisConnection: a plain value with defaults, validation, env/cache_params parsing and a masked password."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from gateway.cache import RedisConnection
+
+
+def test_port_defaults_follow_ssl():
+    """Port defaults to 6379 without TLS and 6380 with TLS; an explicit port wins."""
+    assert RedisConnection("h").port == 6379
+    assert RedisConnection("h", ssl=True).port == 6380
+    assert RedisConnection("h", port=10000, ssl=True).port == 10000
+    assert RedisConnection("h", port="7000").port == 7000
+
+
+def test_connection_is_frozen_and_comparable():
+    """RedisConnection is immutable and equal when all fields are equal."""
+    conn = RedisConnection("h", auth="PASSWORD", password="pw")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        conn.host = "other"  # type: ignore[misc]
+    assert conn == RedisConnection("h", auth="PASSWORD", password="pw")
+    assert conn != RedisConnection("h", auth="PASSWORD", password="pw2")
+
+
+def test_password_is_masked_in_repr_and_str():
+    """The password never shows in repr() or str()."""
+    conn = RedisConnection("cache.example", auth="PASSWORD", password="s3cr3t-value", username="app")
+    for text in (repr(conn), str(conn), f"{conn}", repr([conn])):
+        assert "s3cr3t-value" not in text
+        assert "'***'" in text
+    assert "password=None" in repr(RedisConnection("h"))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"host": ""}, "host"),
+        ({"host": "h", "auth": "KERBEROS"}, "auth"),
+        ({"host": "h", "auth": "PASSWORD"}, "needs a password"),
+        ({"host": "h", "password": "x"}, "auth='PASSWORD'"),
+        ({"host": "h", "auth": "PASSWORD", "password": "x", "mi_client_id": "c"}, "mi_client_id"),
+        ({"host": "h", "port": 70000}, "out of range"),
+        ({"host": "h", "port": "abc"}, "integer"),
+    ],
+)
+def test_inconsistent_values_are_rejected(kwargs, message):
+    """Inconsistent settings raise ValueError naming the problem."""
+    with pytest.raises(ValueError, match=message):
+        RedisConnection(**kwargs)
+
+
+def test_auth_is_case_insensitive():
+    """auth accepts lower case and is normalised to upper case."""
+    assert RedisConnection("h", auth="mi").auth == "MI"
+
+
+def test_from_env_unset_host_means_no_redis():
+    """Without REDIS_HOST there is no Redis connection."""
+    assert RedisConnection.from_env({}) is None
+    assert RedisConnection.from_env({"REDIS_HOST": "  "}) is None
+
+
+def test_from_env_azure_managed_identity():
+    """An Azure host with REDIS_AUTH_TYPE=MI gives TLS on 6380, the MI client id and the object id username."""
+    conn = RedisConnection.from_env(
+        {
+            "REDIS_HOST": "gw.redis.cache.windows.net",
+            "REDIS_AUTH_TYPE": "MI",
+            "REDIS_MI_CLIENT_ID": "client-123",
+            "REDIS_USERNAME": "object-456",
+            "REDIS_PASSWORD": "leftover",
+        }
+    )
+    assert conn == RedisConnection(
+        "gw.redis.cache.windows.net", ssl=True, auth="MI", username="object-456", mi_client_id="client-123"
+    )
+    assert conn.port == 6380 and conn.password is None
+
+
+def test_from_env_password_and_explicit_ssl():
+    """REDIS_PASSWORD implies PASSWORD auth; REDIS_SSL and REDIS_PORT are honoured."""
+    conn = RedisConnection.from_env(
+        {"REDIS_HOST": "10.0.0.5", "REDIS_PASSWORD": "pw", "REDIS_SSL": "false", "REDIS_PORT": "6390"}
+    )
+    assert (conn.auth, conn.password, conn.ssl, conn.port) == ("PASSWORD", "pw", False, 6390)
+    with pytest.raises(ValueError, match="REDIS_SSL"):
+        RedisConnection.from_env({"REDIS_HOST": "h", "REDIS_SSL": "maybe"})
+
+
+def test_from_cache_params_host_and_url():
+    """litellm cache_params host/port/password or a redis[s]:// url become a RedisConnection."""
+    assert RedisConnection.from_cache_params({"type": "redis"}) is None
+    conn = RedisConnection.from_cache_params({"type": "redis", "host": "127.0.0.1", "port": "6390", "password": "pw"})
+    assert (conn.host, conn.port, conn.auth, conn.password) == ("127.0.0.1", 6390, "PASSWORD", "pw")
+    url_conn = RedisConnection.from_cache_params({"url": "rediss://user:p%40ss@cache.example:6380/2"})
+    assert (url_conn.host, url_conn.port, url_conn.ssl, url_conn.username, url_conn.password, url_conn.db) == (
+        "cache.example",
+        6380,
+        True,
+        "user",
+        "p@ss",
+        2,
+    )
+    with pytest.raises(ValueError, match="redis://"):
+        RedisConnection.from_cache_params({"url": "http://x"})
