@@ -72,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
 def _configure_logging() -> None:
     level = os.environ.get("GATEWAY_LOG_LEVEL", "INFO").upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # azure-core logs every HTTP request at INFO (headers included); keep only its warnings.
+    logging.getLogger("azure").setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -12,6 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 
+#: Versions of releases that carry no publisher order are their content hash with this prefix.
+UNORDERED_PREFIX = "sha-"
+
+
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -43,4 +47,4 @@ class Release:
     def from_bytes(cls, data: bytes, *, version: str | None = None, origin: str) -> "Release":
         """Build a release, hashing the bytes; without a version, the content hash names it."""
         digest = sha256_hex(data)
-        return cls(version=version or f"sha-{digest[:12]}", data=data, sha256=digest, origin=origin)
+        return cls(version=version or f"{UNORDERED_PREFIX}{digest[:12]}", data=data, sha256=digest, origin=origin)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from gateway.apply.filestore import ConfigFile
 from gateway.errors import ConfigRejected
-from gateway.release import Release, is_newer
+from gateway.release import UNORDERED_PREFIX, Release, is_newer
 from gateway.status import ConfigStatus
 from gateway.validation import ValidationOptions, validate
 
@@ -47,6 +47,8 @@ class SyncLoop:
         self._lock = asyncio.Lock()
         current = file.read()
         self.written: Release | None = current.release if current else None
+        #: Whether ``written`` carries a publisher's ordered version (else it is named by its hash).
+        self.written_ordered = self.written is not None and not self.written.version.startswith(UNORDERED_PREFIX)
         self.first_written = asyncio.Event()
 
     async def offer(self, release: Release, *, ordered: bool = True) -> Outcome:
@@ -60,18 +62,22 @@ class SyncLoop:
             if written is not None and written.sha256 == release.sha256:
                 self.first_written.set()
                 return Outcome.DUPLICATE
-            if ordered and written is not None and not is_newer(release.version, written.version):
+            if ordered and self.written_ordered and written is not None and not is_newer(release.version, written.version):
                 log.info("release %s is not newer than %s; ignored", release.version, written.version)
                 return Outcome.STALE
             report = await asyncio.to_thread(validate, release.data, self._options)
             if not report.valid:
-                self._status.record_rejected(release.version, release.sha256, report.errors, "validate")
-                error = ConfigRejected(release.version, report.errors)
-                log.error("%s; still serving %s", error, written.version if written else "nothing")
+                self.reject(release.version, release.sha256, ConfigRejected(release.version, report.errors))
                 return Outcome.REJECTED
             await asyncio.to_thread(self._file.publish, release)
             self.written = release
+            self.written_ordered = ordered
             self.first_written.set()
         log.info("release %s from %s written to %s", release.version, release.origin, self._file.path)
         self._on_written(release)
         return Outcome.WRITTEN
+
+    def reject(self, version: str, sha256: str, error: ConfigRejected) -> None:
+        """Record a release this replica will not serve; the file keeps the last good one."""
+        self._status.record_rejected(version, sha256, error.issues, "validate")
+        log.error("%s; still serving %s", error, self.written.version if self.written else "nothing")

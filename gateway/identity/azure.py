@@ -70,7 +70,14 @@ class _TokenInfoCredential(Protocol):
 
 
 class AzureTokenProvider:
-    """The ``azure_ad_token_provider`` callable for one (identity, scope): returns a cached bearer token."""
+    """The ``azure_ad_token_provider`` callable for one (identity, scope): returns a cached bearer token.
+
+    ``__slots__`` on purpose: LiteLLM's ``SensitiveDataMasker`` (used by the proxy's
+    /model/info) serialises objects that have a ``__dict__`` by walking ``vars()``,
+    which would reach the cached token; without one it masks ``str(provider)``.
+    """
+
+    __slots__ = ("spec", "scope", "_token")
 
     def __init__(self, spec: IdentitySpec, scope: str, token: RefreshingToken) -> None:
         self.spec = spec
@@ -153,10 +160,12 @@ class CredentialRegistry:
         with self._lock:
             return {key: provider.stats for key, provider in self._providers.items()}
 
-    def prefetch(self, providers: Iterable[AzureTokenProvider] | None = None) -> dict[str, str]:
-        """Fetch tokens now (call from a worker thread); returns ``{identity: error}`` for failures, never raises."""
+    def prefetch(self, specs: Iterable[IdentitySpec] | None = None) -> dict[str, str]:
+        """Fetch the tokens of ``specs`` (default: all) now, from a worker thread before a config goes live,
+        so the first request does not fetch on the event loop. Returns ``{identity: error}``; never raises."""
+        wanted = None if specs is None else set(specs)
         with self._lock:
-            targets = list(providers) if providers is not None else list(self._providers.values())
+            targets = [p for (spec, _), p in self._providers.items() if wanted is None or spec in wanted]
         failures: dict[str, str] = {}
         for provider in targets:
             try:

@@ -22,6 +22,8 @@ The input is never mutated; ``os.environ/`` references must already be resolved.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -29,9 +31,8 @@ from typing import Any, Literal
 
 from gateway.errors import ConfigIssue, GatewayError
 from gateway.identity.azure import COGNITIVE_SERVICES_SCOPE, CredentialRegistry, IdentitySpec
-from gateway.identity.databricks import DatabricksCredential, DatabricksTokenCache, workspace_url
+from gateway.identity.databricks import MODEL_INFO_MARKER, DatabricksCredential, DatabricksTokenCache, workspace_url
 
-MODEL_INFO_MARKER = "gateway_databricks_identity"  # same value as gateway.identity.hook (which imports litellm)
 FLAG = "enable_azure_ad_token_refresh"
 _AZURE_IDENTITY_KEYS = ("client_id", "tenant_id", "azure_federated_token_file")
 _DATABRICKS_IDENTITY_KEYS = ("client_id", "client_secret", "tenant_id")
@@ -111,6 +112,9 @@ def bind_identities(
     dbx_keys: set[str] = set()
 
     for index, entry in enumerate(model_list):
+        if not isinstance(entry, Mapping):
+            issues.append(ConfigIssue(f"model_list[{index}]", f"model_list[{index}]: not a mapping"))
+            continue
         new_entry = _copy_entry(entry)
         name = str(new_entry.get("model_name", "?"))
         local_settings = new_entry.pop("litellm_settings", None)
@@ -242,11 +246,24 @@ def _bind_databricks(
     key = cache.register(credential)
     for k in _DATABRICKS_IDENTITY_KEYS:
         params.pop(k, None)
-    model_info = entry.get("model_info")
-    entry["model_info"] = {**(model_info if isinstance(model_info, dict) else {}), MODEL_INFO_MARKER: key}
+    model_info = dict(entry.get("model_info") or {})
+    model_info[MODEL_INFO_MARKER] = key
+    if not model_info.get("id"):
+        # LiteLLM derives a deployment's id from model_name + litellm_params. With the credentials
+        # stripped, two deployments differing only by service principal would share an id, and the
+        # Router would treat them as one (one cooldown, one deployment). Derive it from the identity too.
+        model_info["id"] = _deployment_id(name, params, key)
+    entry["model_info"] = model_info
     keys.add(key)
     kind: DeploymentKind = "databricks_entra" if credential.flow == "entra" else "databricks_m2m"
     return DeploymentIdentity(index, name, kind, client_id, "client_id/client_secret")
+
+
+def _deployment_id(model_name: str, params: Mapping[str, Any], identity_key: str) -> str:
+    """Stable across applies and restarts; built from secret-free data only."""
+    material = json.dumps([model_name, {k: v for k, v in params.items() if not callable(v)}, identity_key],
+                          sort_keys=True, default=str)
+    return hashlib.sha256(material.encode()).hexdigest()
 
 
 def _optional_str(params: Mapping[str, Any], key: str, path: str) -> str | None:

@@ -36,6 +36,10 @@ AZURE_DATABRICKS_SCOPE = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default"
 
 DatabricksFlow = Literal["entra", "m2m"]
 
+MODEL_INFO_MARKER = "gateway_databricks_identity"
+"""``model_info`` key holding a ``DatabricksCredential.key`` (secret-free, visible in /model/info).
+Written by ``bind_identities``, read by ``DatabricksAuthHook``."""
+
 
 @dataclass(frozen=True)
 class DatabricksCredential:

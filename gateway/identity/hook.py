@@ -21,11 +21,10 @@ from typing import Any
 import litellm
 from litellm.integrations.custom_logger import CustomLogger
 
-from gateway.identity.databricks import DatabricksTokenCache
+from gateway.identity.databricks import MODEL_INFO_MARKER, DatabricksTokenCache
 from gateway.identity.tokens import TokenFetchError
 
-MODEL_INFO_MARKER = "gateway_databricks_identity"
-"""``model_info`` key holding a ``DatabricksCredential.key``; secret-free, visible in /model/info."""
+__all__ = ["MODEL_INFO_MARKER", "DatabricksAuthHook", "register_hook", "unregister_hook"]
 
 
 class DatabricksAuthHook(CustomLogger):

@@ -35,7 +35,15 @@ DEFAULT_REFRESH_MARGIN_S = 300.0
 
 
 class TokenFetchError(RuntimeError):
-    """A token could not be obtained; the message names the identity, never a secret."""
+    """A token could not be obtained; the message names the identity, never a secret.
+
+    ``status_code = 401``: LiteLLM's Azure handler re-raises exceptions that carry a
+    status code and maps 401 to ``AuthenticationError``, which makes the Router cool
+    the deployment down at once and retry on another deployment of the group. Without
+    it the failure becomes a generic 500 that the Router may retry on the same deployment.
+    """
+
+    status_code = 401
 
 
 @dataclass(frozen=True)

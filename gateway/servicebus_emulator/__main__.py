@@ -25,6 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", default="WARNING", help="Python logging level (default WARNING)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if logging.getLogger().level > logging.DEBUG:
+        # proton logs "Couldn't send: BrokenPipeError" at ERROR whenever a client hangs up first
+        logging.getLogger("proton").setLevel(logging.CRITICAL)
 
     done = threading.Event()
 

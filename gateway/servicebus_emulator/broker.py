@@ -18,7 +18,7 @@ import uuid
 from os import PathLike
 from typing import Any, Callable, Mapping
 
-from proton import Condition, Connection, Delivery, Endpoint, Event, Handler, Link
+from proton import Condition, Connection, Delivery, Endpoint, Event, Handler, Link, Terminus
 from proton.reactor import Container
 
 from . import wire
@@ -76,15 +76,21 @@ class _Broker(Handler):
     def on_timer_task(self, event: Event) -> None:
         container = event.container
         if self._stop_requested.is_set():
-            if self._shutdown_deadline is None:
+            if self._shutdown_deadline is None:  # 1: stop accepting, ask clients to close
                 self._shutdown_deadline = time.monotonic() + SHUTDOWN_GRACE_S
                 if self.acceptor is not None:
                     self.acceptor.close()
                 for connection in self._connections.values():
                     connection.close()
-            if not self._connections or time.monotonic() > self._shutdown_deadline:
+            elif not self._connections:  # 3: every socket is closed
                 container.stop()
                 return
+            elif time.monotonic() > self._shutdown_deadline:  # 2: drop clients that did not answer
+                for connection in self._connections.values():
+                    if connection.transport is not None:
+                        connection.transport.close_tail()
+                        connection.transport.close_head()
+                self._connections.clear()
         else:
             now = time.time()
             with self._ns.lock:
@@ -176,7 +182,8 @@ class _Broker(Handler):
         _LOG.debug("attached %s link %r", link.kind, address)
 
     def _refuse(self, link: Link, address: str) -> None:
-        """Attach then detach with ``amqp:not-found``, which the SDK maps to entity-not-found."""
+        """Attach with a null terminus then detach with ``amqp:not-found`` (the spec's link refusal)."""
+        (link.target if link.is_receiver else link.source).type = Terminus.UNSPECIFIED
         link.condition = Condition("amqp:not-found", f"The messaging entity '{address}' could not be found.")
         link.open()
         link.close()
@@ -288,29 +295,37 @@ class _Broker(Handler):
         if token is None:  # a management reply, or a pre-settled delivery
             delivery.settle()
             return
-        entity: Entity = link.entity
-        with self._ns.lock:
-            if state == Delivery.ACCEPTED:
-                ok = entity.complete(token)
-            elif state == Delivery.REJECTED:
-                condition = delivery.remote.condition
-                info = (condition.info if condition else None) or {}
-                description = info.get("DeadLetterErrorDescription") or (condition.description if condition else None)
-                ok = entity.dead_letter(token, info.get("DeadLetterReason"), description)
-            elif state == Delivery.MODIFIED and delivery.remote.undeliverable:
-                ok = entity.defer(token)
-            elif state == Delivery.MODIFIED:
-                ok = entity.abandon(token, failed=delivery.remote.failed)
-            else:  # released, or settled without an outcome: not a failed attempt
-                state = Delivery.RELEASED
-                ok = entity.abandon(token, failed=False)
         delivery.lock_token = None
-        if not ok:
-            delivery.local.condition = Condition(LOCK_LOST, LOCK_LOST_TEXT)
-            state = Delivery.REJECTED
-        delivery.update(state)
+        try:
+            state, ok = self._settle(link.entity, token, delivery)
+            if not ok:
+                delivery.local.condition = Condition(LOCK_LOST, LOCK_LOST_TEXT)
+        except Exception as exc:  # noqa: BLE001 - still answer, or the client waits for its timeout
+            _LOG.exception("settlement failed")
+            delivery.local.condition = Condition("amqp:internal-error", str(exc))
+            ok = False
+        delivery.update(state if ok else Delivery.REJECTED)
         delivery.settle()
         self._pump_all()
+
+    def _settle(self, entity: Entity, token: uuid.UUID, delivery: Delivery) -> tuple[Any, bool]:
+        """Map the AMQP outcome to a Service Bus settlement; returns the outcome to echo and success."""
+        state = delivery.remote_state
+        remote = delivery.remote
+        with self._ns.lock:
+            if state == Delivery.ACCEPTED:
+                return state, entity.complete(token)
+            if state == Delivery.REJECTED:
+                condition = remote.condition
+                info = (condition.info if condition else None) or {}
+                description = info.get("DeadLetterErrorDescription") or (condition.description if condition else None)
+                return state, entity.dead_letter(token, info.get("DeadLetterReason"), description)
+            if state == Delivery.MODIFIED and remote.undeliverable:
+                return state, entity.defer(token)
+            if state == Delivery.MODIFIED:
+                return state, entity.abandon(token, failed=remote.failed)
+            # released, or settled without an outcome: not a failed delivery attempt
+            return Delivery.RELEASED, entity.abandon(token, failed=False)
 
 
 class ServiceBusEmulator:

@@ -46,12 +46,12 @@ class Lock:
 
 
 class Entity:
-    """A queue, a subscription, or the dead-letter queue of either (``dead_letter`` is then None)."""
+    """A queue, a subscription, or the dead-letter queue of either (``dead_letter_queue`` is then None)."""
 
-    def __init__(self, path: str, options: EntityOptions, dead_letter: Entity | None = None) -> None:
+    def __init__(self, path: str, options: EntityOptions, dead_letter_queue: Entity | None = None) -> None:
         self.path = path
         self.options = options
-        self.dead_letter = dead_letter
+        self.dead_letter_queue = dead_letter_queue
         self.next_sequence = 1
         self._available: list[StoredMessage] = []  # kept in sequence-number order
         self._locks: dict[uuid.UUID, Lock] = {}
@@ -126,7 +126,7 @@ class Entity:
         expired = [m for m in self._available if m.expires_at is not None and m.expires_at <= now]
         for message in expired:
             self._available.remove(message)
-            if self.options.dead_letter_on_expiration and self.dead_letter is not None:
+            if self.options.dead_letter_on_expiration and self.dead_letter_queue is not None:
                 self._to_dead_letter(message, TTL_EXPIRED, "The message expired and was dead lettered.")
 
     def peek(self, from_sequence: int, count: int) -> list[StoredMessage]:
@@ -147,7 +147,7 @@ class Entity:
         if failed:
             message.delivery_count += 1
         limit = self.options.max_delivery_count
-        if failed and self.dead_letter is not None and message.delivery_count >= limit:
+        if failed and self.dead_letter_queue is not None and message.delivery_count >= limit:
             self._to_dead_letter(
                 message,
                 MAX_DELIVERY_COUNT_EXCEEDED,
@@ -157,7 +157,7 @@ class Entity:
             self.enqueue(message)
 
     def _to_dead_letter(self, message: StoredMessage, reason: str | None, description: str | None) -> None:
-        target = self.dead_letter or self  # dead-lettering from a DLQ keeps the message there
+        target = self.dead_letter_queue or self  # dead-lettering from a DLQ keeps the message there
         target.enqueue(
             dataclasses.replace(
                 message,
@@ -251,7 +251,7 @@ class Namespace:
         elif len(segments) == 3 and segments[1] == "subscriptions" and segments[0] in self.topics:
             entity = self.topics[segments[0]].subscriptions.get(segments[2])
         if entity is not None and dead_letter:
-            return entity.dead_letter
+            return entity.dead_letter_queue
         return entity
 
     def entity(self, name: str, subscription: str | None = None, dead_letter: bool = False) -> Entity:
@@ -265,4 +265,4 @@ class Namespace:
     def all_entities(self) -> list[Entity]:
         """Every queue, subscription and dead-letter queue (for the periodic sweep)."""
         roots = list(self.queues.values()) + [s for t in self.topics.values() for s in t.subscriptions.values()]
-        return roots + [e.dead_letter for e in roots if e.dead_letter is not None]
+        return roots + [e.dead_letter_queue for e in roots if e.dead_letter_queue is not None]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from pathlib import Path
 
 from gateway.release import Release
@@ -33,7 +32,7 @@ class LocalFileSource:
             return
         self._seen = key
         data = await asyncio.to_thread(self.path.read_bytes)
-        release = Release.from_bytes(data, version=str(time.time_ns()), origin=f"local:{self.path}")
+        release = Release.from_bytes(data, origin=f"local:{self.path}")
         await self._sync.offer(release, ordered=False)
 
     async def run(self) -> None:

@@ -257,3 +257,22 @@ def test_no_flag_and_no_client_id_means_no_identity(registry: CredentialRegistry
     assert [i.kind for i in bound.identities] == ["unchanged", "unchanged"]
     assert all("azure_ad_token_provider" not in e["litellm_params"] for e in bound.model_list)
     assert bound.model_list[1]["litellm_params"]["client_id"] == "x"
+
+
+async def test_model_info_masking_never_reveals_the_cached_token(
+    registry: CredentialRegistry, dbx_cache: DatabricksTokenCache, llm_servers: Callable[[str], FakeLLMServer], uid: str,
+) -> None:
+    """What the proxy's /model/info does to a deployment (LiteLLM's masker, then JSON) shows no bearer token."""
+    from fastapi.encoders import jsonable_encoder
+    from litellm.proxy.common_utils.openai_endpoint_utils import remove_sensitive_info_from_deployment
+
+    east, west = llm_servers("east"), llm_servers("west")
+    router = make_router(bind_identities(seed_quick_start(east, west, f"e-{uid}", f"w-{uid}"), registry, dbx_cache))
+    for _ in range(4):
+        await ask(router)
+
+    shown = [jsonable_encoder(remove_sensitive_info_from_deployment(copy.deepcopy(d))) for d in router.get_model_list()]
+
+    assert len(shown) == 2
+    assert "tok-" not in repr(shown)
+    assert all(isinstance(d["litellm_params"]["azure_ad_token_provider"], str) for d in shown)

@@ -47,6 +47,7 @@ CONFIG = {
                             _subscription("replica-1"),
                             _subscription("replica-2"),
                             _subscription("short-lock", lock="PT1S", max_delivery=3),
+                            _subscription("renewable", lock="PT3S"),
                             _subscription("fragile", max_delivery=2),
                         ],
                     }
@@ -178,14 +179,15 @@ def test_max_delivery_count_dead_letters(client: ServiceBusClient, emulator: Ser
 def test_renew_message_lock_extends_locked_until(client: ServiceBusClient) -> None:
     """renew_message_lock pushes locked_until forward and keeps the message from being redelivered."""
     _publish(client, ServiceBusMessage(b"long job"))
-    with client.get_subscription_receiver(TOPIC, "short-lock") as receiver:
+    with client.get_subscription_receiver(TOPIC, "renewable") as receiver:  # LockDuration PT3S
         [message] = _receive(receiver)
         before = message.locked_until_utc
-        time.sleep(0.6)
+        time.sleep(1.0)
         after = receiver.renew_message_lock(message)
-        assert after > before
+        assert after >= before + datetime.timedelta(seconds=0.9)
         assert message.locked_until_utc == after
-        time.sleep(0.6)  # past the original lock, within the renewed one
+        time.sleep(2.2)  # past the original lock, within the renewed one
+        assert receiver.receive_messages(max_wait_time=0.2) == []  # not redelivered
         receiver.complete_message(message)
 
 
@@ -260,7 +262,7 @@ def test_runtime_subscription_receives_later_messages(client: ServiceBusClient, 
     emulator.add_subscription(TOPIC, "replica-new", lock_duration_s=30, max_delivery_count=5)
     _publish(client, ServiceBusMessage(b"after"))
     with client.get_subscription_receiver(TOPIC, "replica-new") as receiver:
-        messages = _receive(receiver, count=2, wait=2)
+        messages = _receive(receiver, count=2, wait=1)
         assert [_body(m) for m in messages] == [b"after"]
         receiver.complete_message(messages[0])
 
@@ -271,7 +273,7 @@ def test_stop_is_bounded_and_releases_port() -> None:
     port = emulator.port
     sb = ServiceBusClient.from_connection_string(emulator.connection_string)
     receiver = sb.get_subscription_receiver(TOPIC, "replica-1")
-    receiver.receive_messages(max_wait_time=0.2)  # opens the connection and links
+    receiver.receive_messages(max_wait_time=1)  # opens the connection and links
     started = time.monotonic()
     emulator.stop()
     assert time.monotonic() - started < 3

@@ -1,0 +1,81 @@
+"""The publisher wired to real clients: what the Function (or the dev stack) calls per event.
+
+``Publisher.from_env(os.environ)`` builds the settings, one credential, the
+container client and the Service Bus sender once; ``handle(event)`` takes a raw
+event dict, a ``func.EventGridEvent`` or a ``func.CloudEvent`` and returns a
+``PublishOutcome``. It raises only on transient errors (storage, Service Bus,
+a CAS that kept losing), so Event Grid redelivers the event; events that can
+never succeed (malformed) are logged and dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from gateway.publisher import clients
+from gateway.publisher.clients import PublisherSettings
+from gateway.publisher.events import InvalidEvent, parse_event
+from gateway.publisher.pipeline import PublishOutcome, handle_blob_created
+from gateway.publisher.store import ReleaseStore
+
+_LOG = logging.getLogger(__name__)
+
+
+class Publisher:
+    """One config container and one topic; clients are created once and reused across events."""
+
+    def __init__(self, settings: PublisherSettings, *, container_client: Any, servicebus_client: Any) -> None:
+        self.settings = settings
+        self.store = ReleaseStore(container_client, config_blob=settings.config_blob)
+        self._container_client = container_client
+        self._servicebus = servicebus_client
+        self._sender: Any = None
+        self.options = settings.validation_options()
+
+    @classmethod
+    def from_settings(cls, settings: PublisherSettings) -> "Publisher":
+        needs_identity = settings.blob_connection_string is None or settings.servicebus_connection_string is None
+        cred = clients.credential(settings) if needs_identity else None
+        _LOG.info("publisher: %s", settings.describe())
+        return cls(
+            settings,
+            container_client=clients.container_client(settings, cred),
+            servicebus_client=clients.servicebus_client(settings, cred),
+        )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "Publisher":
+        return cls.from_settings(PublisherSettings.from_env(env))
+
+    @property
+    def sender(self) -> Any:
+        if self._sender is None:
+            self._sender = self._servicebus.get_topic_sender(self.settings.topic)
+        return self._sender
+
+    def handle(self, event: Any) -> PublishOutcome:
+        """Judge one event; log and return the outcome. Raises only on transient errors."""
+        try:
+            parsed = parse_event(event, container=self.settings.container, blob_name=self.settings.config_blob)
+        except InvalidEvent as exc:
+            _LOG.error("publisher: event dropped: %s", exc)
+            return PublishOutcome("ignored", None, detail=str(exc))
+        if parsed is None:
+            return PublishOutcome("ignored", None, detail="not a BlobCreated event for the watched blob")
+        outcome = handle_blob_created(parsed, store=self.store, sender=self.sender, options=self.options)
+        level = logging.WARNING if outcome.result == "rejected" else logging.INFO
+        _LOG.log(level, "publisher: %s/%s event %s: %s", parsed.container, parsed.blob_name, parsed.event_id, outcome.describe())
+        return outcome
+
+    def close(self) -> None:
+        """Close the sender and the clients (bounded by the SDKs' own timeouts)."""
+        for closable in (self._sender, self._servicebus, self._container_client):
+            if closable is None:
+                continue
+            try:
+                closable.close()
+            except Exception:  # noqa: BLE001 - closing is best effort
+                _LOG.debug("publisher: error while closing %r", type(closable).__name__, exc_info=True)
+        self._sender = None
