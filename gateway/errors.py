@@ -84,8 +84,9 @@ class IntegrityError(ConfigRejected):
 class ApplyError(GatewayError):
     """Raised when a validated config cannot be applied in-process; the previous config stays live."""
 
-    def __init__(self, version: str | None, message: str) -> None:
+    def __init__(self, version: str | None, message: str, issues: Sequence[ConfigIssue] = ()) -> None:
         self.version = version
+        self.issues = tuple(issues) or (ConfigIssue("", message),)
         super().__init__(f"release {version}: apply failed: {message}" if version else f"apply failed: {message}")
 
 

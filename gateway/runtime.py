@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from gateway.apply.filestore import ConfigFile
 from gateway.apply.litellm_proxy import ProxyApplier, proxy_lifespan
+from gateway.identity.deployments import DeploymentIdentities
 from gateway.settings import Settings
 from gateway.sources.local_file import LocalFileSource
 from gateway.status import ConfigStatus
@@ -36,7 +37,9 @@ class GatewayRuntime:
     def __init__(self, settings: Settings, *, role: Role = "all", env: Mapping[str, str] | None = None) -> None:
         self.settings = settings
         self.role = role
-        self.env = env if env is not None else os.environ
+        # A snapshot: config references resolve against the environment the replica started with.
+        self.env = dict(env if env is not None else os.environ)
+        _hide_litellm_env_credentials()
         self.status = ConfigStatus()
         self.file = ConfigFile(settings.storage_path)
         self.options = ValidationOptions(
@@ -46,7 +49,11 @@ class GatewayRuntime:
             max_bytes=settings.max_config_bytes,
             require_master_key=settings.master_key is None,
         )
-        self.applier = ProxyApplier(env=self.env)
+        self.identities = DeploymentIdentities()
+        self.applier = ProxyApplier(
+            env=self.env, bind_deployments=self.identities.bind, gateway_callbacks=(self.identities.hook,)
+        )
+        self.status.extras["identities"] = self.identities.describe
         self.watcher = FileWatcher(
             self.file,
             self.applier,
@@ -125,3 +132,13 @@ class GatewayRuntime:
         if not resolved:
             raise RuntimeError("no master key: set LITELLM_MASTER_KEY or general_settings.master_key: os.environ/NAME")
         return str(resolved)
+
+
+#: LiteLLM reads these from the process environment on every Databricks request and fetches a new
+#: OAuth token each time (FACTS.md). The gateway resolves them from its snapshot instead.
+_LITELLM_ENV_CREDENTIALS = ("DATABRICKS_CLIENT_ID", "DATABRICKS_CLIENT_SECRET")
+
+
+def _hide_litellm_env_credentials() -> None:
+    for name in _LITELLM_ENV_CREDENTIALS:
+        os.environ.pop(name, None)

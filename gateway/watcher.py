@@ -92,7 +92,7 @@ class FileWatcher:
                 await self._before_first_apply(report.config)
             result = await self._applier.apply(release, report.config)
         except ApplyError as exc:
-            self._reject(release, [ConfigIssue("", str(exc))], "apply")
+            self._reject(release, exc.issues, "apply")
             return None
         self._status.record_applied(result)
         self._file.keep_as_last_good(snapshot.data)

@@ -126,7 +126,8 @@ class ProxyApplier:
             try:
                 plan = await asyncio.to_thread(self._prepare, config)
             except Exception as exc:  # noqa: BLE001 - any LiteLLM failure becomes an ApplyError
-                raise ApplyError(release.version, f"{type(exc).__name__}: {exc}") from exc
+                issues = getattr(exc, "issues", ())  # identity binding names each deployment
+                raise ApplyError(release.version, f"{type(exc).__name__}: {exc}", issues) from exc
             prepared = time.perf_counter()
             flushed = self._commit(plan, release)
             done = time.perf_counter()

@@ -75,7 +75,7 @@ class ReleaseStore:
         try:
             return blob.download_blob(etag=_if_match(etag), match_condition=MatchConditions.IfNotModified).readall()
         except ResourceModifiedError as exc:  # 412: a newer upload replaced this one
-            raise Superseded(f"{blob_name} no longer has ETag {normalize_etag(etag)}: a newer upload replaced it") from exc
+            raise Superseded(f"{blob_name} no longer has ETag {normalize_etag(etag)}: a newer upload replaced it (or it was deleted)") from exc
         except ResourceNotFoundError as exc:
             raise Superseded(f"{blob_name} was deleted after the upload with ETag {normalize_etag(etag)}") from exc
 

@@ -24,7 +24,7 @@ from proton.reactor import Container
 from . import wire
 from .config import EmulatorConfig, EntityOptions
 from .entities import Entity, Namespace, address_segments
-from .management import LOCK_LOST, handle_cbs, handle_management
+from .management import LOCK_LOST, handle_request
 from .wire import MessageSnapshot
 
 _LOG = logging.getLogger(__name__)
@@ -72,39 +72,48 @@ class _Broker(Handler):
     def on_reactor_init(self, event: Event) -> None:
         event.container.schedule(TICK_S, self)
 
-    @_guarded
     def on_timer_task(self, event: Event) -> None:
-        container = event.container
-        if self._stop_requested.is_set():
-            if self._shutdown_deadline is None:  # 1: stop accepting, ask clients to close
-                self._shutdown_deadline = time.monotonic() + SHUTDOWN_GRACE_S
-                if self.acceptor is not None:
-                    self.acceptor.close()
-                for connection in self._connections.values():
-                    connection.close()
-            elif not self._connections:  # 3: every socket is closed
-                container.stop()
+        """Periodic work; always re-armed (unless stopping) so ``stop()`` keeps working after an error."""
+        try:
+            if self._tick(event.container):
                 return
-            elif time.monotonic() > self._shutdown_deadline:  # 2: drop clients that did not answer
-                for connection in self._connections.values():
-                    if connection.transport is not None:
-                        connection.transport.close_tail()
-                        connection.transport.close_head()
-                self._connections.clear()
-        else:
+        except Exception:  # noqa: BLE001
+            _LOG.exception("servicebus emulator: periodic work failed")
+        event.container.schedule(TICK_S, self)
+
+    def _tick(self, container: Container) -> bool:
+        """Expire locks and messages, deliver, and run the shutdown steps; True once stopped."""
+        if not self._stop_requested.is_set():
             now = time.time()
             with self._ns.lock:
                 for entity in self._ns.all_entities():
                     entity.sweep(now)
             self._pump_all()
-        container.schedule(TICK_S, self)
+        elif self._shutdown_deadline is None:  # 1: stop accepting, ask clients to close
+            self._shutdown_deadline = time.monotonic() + SHUTDOWN_GRACE_S
+            if self.acceptor is not None:
+                self.acceptor.close()
+            for connection in self._connections.values():
+                connection.close()
+        elif not self._connections:  # 3: every socket is closed
+            container.stop()
+            return True
+        elif time.monotonic() > self._shutdown_deadline:  # 2: drop clients that did not answer
+            for connection in self._connections.values():
+                if connection.transport is not None:
+                    connection.transport.close_tail()
+                    connection.transport.close_head()
+            self._connections.clear()
+        return False
 
     # -- connections, sessions, links -----------------------------------------------------
     @_guarded
     def on_connection_bound(self, event: Event) -> None:
+        # The SDK authenticates with SASL ANONYMOUS plus a $cbs token. proton's built-in SASL (no
+        # Cyrus in the wheel) cannot verify PLAIN on the server side, so only ANONYMOUS is offered.
         sasl = event.transport.sasl()
         sasl.allow_insecure_mechs = True
-        sasl.allowed_mechs("ANONYMOUS PLAIN")
+        sasl.allowed_mechs("ANONYMOUS")
         event.connection.tracking_id = next(self._ids)
         self._connections[event.connection.tracking_id] = event.connection
 
@@ -243,20 +252,21 @@ class _Broker(Handler):
         link.advance()
         kind = getattr(link, "kind", None)
         if kind == "producer":
-            now = time.time()
-            for message in wire.unbatch(payload):
-                info = wire.inspect_published(message)
-                with self._ns.lock:
-                    self._ns.publish(link.address, message, now, info.ttl_s, max(info.scheduled_at or now, now))
-            delivery.update(Delivery.ACCEPTED)
+            try:
+                now = time.time()
+                for message in wire.unbatch(payload):
+                    info = wire.inspect_published(message)
+                    with self._ns.lock:
+                        self._ns.publish(link.address, message, now, info.ttl_s, max(info.scheduled_at or now, now))
+                delivery.update(Delivery.ACCEPTED)
+            except Exception as exc:  # noqa: BLE001 - tell the sender instead of leaving it waiting
+                _LOG.exception("could not store a message sent to %s", link.address)
+                delivery.local.condition = Condition("amqp:decode-error", str(exc))
+                delivery.update(Delivery.REJECTED)
             delivery.settle()
         elif kind == "request":
             request = wire.decode(payload)
-            if link.node == "$cbs":
-                response = handle_cbs(request)
-            else:
-                with self._ns.lock:
-                    response = handle_management(self._ns.resolve(link.node), request, time.time())
+            response = handle_request(self._ns, link.node, request, time.time())
             delivery.update(Delivery.ACCEPTED)
             delivery.settle()
             self._reply(link, request.reply_to, response.encode())
@@ -266,23 +276,23 @@ class _Broker(Handler):
 
     def _reply(self, request_link: Link, reply_to: str | None, payload: bytes) -> None:
         """Send a response on the client's reply link: same node (and ``reply_to`` if it names one)."""
-        fallback = None
+        chosen = None
         link = request_link.connection.link_head(Endpoint.LOCAL_ACTIVE)
         while link is not None:
             if link.is_sender and getattr(link, "kind", None) == "reply":
                 if reply_to and link.remote_target.address == reply_to:
-                    fallback = link
+                    chosen = link
                     break
-                if fallback is None and link.node == request_link.node:
-                    fallback = link
+                if chosen is None and link.node == request_link.node:
+                    chosen = link
             link = link.next(Endpoint.LOCAL_ACTIVE)
-        if fallback is None:
+        if chosen is None:
             _LOG.warning("no reply link for %s (reply_to=%r)", request_link.node, reply_to)
             return
-        delivery = fallback.delivery(uuid.uuid4().bytes)
-        fallback.stream(payload)
-        fallback.advance()
-        if fallback.snd_settle_mode == Link.SND_SETTLED:
+        delivery = chosen.delivery(uuid.uuid4().bytes)
+        chosen.stream(payload)
+        chosen.advance()
+        if chosen.snd_settle_mode == Link.SND_SETTLED:
             delivery.settle()
 
     def _on_outcome(self, link: Link, delivery: Delivery) -> None:

@@ -14,7 +14,7 @@ from typing import Any, Iterable
 from proton import Message, symbol
 
 from . import wire
-from .entities import Entity
+from .entities import Entity, Namespace
 
 _LOG = logging.getLogger(__name__)
 
@@ -44,13 +44,28 @@ def _tokens(value: Any) -> list[uuid.UUID]:
     return [item if isinstance(item, uuid.UUID) else uuid.UUID(str(item)) for item in items]
 
 
+def handle_request(namespace: Namespace, node: str, request: Message, now: float) -> Message:
+    """Answer a request sent to ``$cbs`` or ``<entity>/$management``; errors become a 500 reply."""
+    try:
+        if node == "$cbs":
+            return handle_cbs(request)
+        with namespace.lock:
+            return handle_management(namespace.resolve(node), request, now)
+    except Exception as exc:  # noqa: BLE001 - a reply, not silence, so the client does not time out
+        _LOG.exception("management request on %s failed", node)
+        return _response(request, 500, str(exc), condition="amqp:internal-error")
+
+
 def handle_cbs(request: Message) -> Message:
     """Accept any token: the emulator, like the official one, does not check SAS signatures."""
     return _response(request, 200, "OK")
 
 
 def handle_management(entity: Entity | None, request: Message, now: float) -> Message:
-    """Run one ``$management`` operation against an entity (caller holds the namespace lock)."""
+    """Run one ``$management`` operation (renew-lock, peek, update-disposition) on an entity.
+
+    The caller holds the namespace lock.
+    """
     operation = str((request.properties or {}).get("operation", ""))
     body = request.body if isinstance(request.body, dict) else {}
     if entity is None:
