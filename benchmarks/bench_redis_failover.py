@@ -39,7 +39,8 @@ from litellm.caching.caching import Cache  # noqa: E402
 from gateway.cache import RedisConnection, build_response_cache, cache_status, start_response_cache, stop_response_cache  # noqa: E402
 
 logging.basicConfig(level=logging.ERROR)
-for noisy in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm", "gateway.cache"):
+# asyncio: litellm's RedisCache leaves its startup ping task's ConnectionError unretrieved
+for noisy in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm", "gateway.cache", "asyncio"):
     logging.getLogger(noisy).setLevel(logging.CRITICAL)
 litellm.suppress_debug_info = True
 
@@ -54,6 +55,7 @@ def free_port() -> int:
 class RedisProc:
     def __init__(self, port: int, workdir: str) -> None:
         self.port, self.workdir, self.proc = port, workdir, None
+        self.client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=0.2, socket_connect_timeout=0.2)
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
@@ -61,11 +63,9 @@ class RedisProc:
              "--daemonize", "no", "--dir", self.workdir],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
         )
-        client = redis.Redis(port=self.port, socket_timeout=0.2, socket_connect_timeout=0.2)
         for _ in range(250):
             try:
-                if client.ping():
-                    client.close()
+                if self.client.ping():
                     return
             except redis.RedisError:
                 time.sleep(0.02)
@@ -80,15 +80,13 @@ class RedisProc:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(5)
+        self.client.close()
 
     def dbsize(self) -> int:
-        client = redis.Redis(port=self.port, socket_timeout=0.2, socket_connect_timeout=0.2)
         try:
-            return int(client.dbsize())
+            return int(self.client.dbsize())
         except redis.RedisError:
             return -1
-        finally:
-            client.close()
 
 
 # --------------------------------------------------------------------------- the two variants
@@ -182,7 +180,7 @@ async def outage_run(variant: Variant, result: Result, args: argparse.Namespace,
         nonlocal counter
         while not stop.is_set():
             counter += 1
-            i = counter % 50
+            i = counter % args.distinct  # the first `distinct` prompts are misses (Redis GET + SET), then hits
             current = phase
             try:
                 took = await ask(cache, f"prompt {i}", f"answer {i}", timeout=args.request_timeout)
@@ -190,7 +188,7 @@ async def outage_run(variant: Variant, result: Result, args: argparse.Namespace,
             except Exception:  # noqa: BLE001
                 result.failures += 1
             result.requests += 1
-            await asyncio.sleep(0.005)
+            await asyncio.sleep(args.pause)
 
     workers = [asyncio.create_task(worker(w)) for w in range(args.concurrency)]
     await asyncio.sleep(args.before)
@@ -211,7 +209,14 @@ async def outage_run(variant: Variant, result: Result, args: argparse.Namespace,
     server.start()
     phase = "after"
     restarted_at = time.monotonic()
+    n = 0
     while time.monotonic() - restarted_at < args.resume_cap:
+        n += 1
+        try:  # a fresh prompt: its response is written to the cache; Redis restarted empty
+            await ask(cache, f"resume check {n}", "x", timeout=args.request_timeout)
+        except Exception:  # noqa: BLE001
+            result.failures += 1
+        await asyncio.sleep(0.05)
         if await asyncio.to_thread(server.dbsize) > 0:  # a response written after the restart landed in Redis
             result.resume_s = time.monotonic() - restarted_at
             break
@@ -239,10 +244,12 @@ def fmt_lat(values: list[float]) -> str:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--pause", type=float, default=0.02, help="seconds each worker waits between requests")
+    parser.add_argument("--distinct", type=int, default=600, help="distinct prompts (misses before hits)")
     parser.add_argument("--before", type=float, default=3.0, help="seconds of normal traffic before the kill")
     parser.add_argument("--outage", type=float, default=4.0, help="seconds Redis stays down")
-    parser.add_argument("--resume-cap", type=float, default=20.0, help="max seconds to wait for the shared cache")
+    parser.add_argument("--resume-cap", type=float, default=30.0, help="max seconds to wait for the shared cache")
     parser.add_argument("--request-timeout", type=float, default=30.0)
     args = parser.parse_args()
     if shutil.which("redis-server") is None:

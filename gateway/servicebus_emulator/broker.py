@@ -15,10 +15,11 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable, Mapping
 from os import PathLike
-from typing import Any, Callable, Mapping
+from typing import Any, TypeVar
 
-from proton import Condition, Connection, Delivery, Endpoint, Event, Handler, Link, Terminus
+from proton import Condition, Connection, Delivery, Endpoint, Event, Handler, Link, Session, Terminus
 from proton.reactor import Container
 
 from . import wire
@@ -46,6 +47,28 @@ def _guarded(method: Callable[[Any, Event], None]) -> Callable[[Any, Event], Non
             _LOG.exception("servicebus emulator: error handling %s", event.type)
 
     return wrapper
+
+
+_T = TypeVar("_T")
+
+
+def _required(value: _T | None) -> _T:
+    """Event accessors are Optional in proton's hints; for the events handled here they are set."""
+    if value is None:
+        raise RuntimeError("proton event without the expected endpoint")
+    return value
+
+
+def _open(endpoint: Connection | Session) -> None:
+    """Answer a peer's open/begin (the broker never initiates them)."""
+    if endpoint.state & Endpoint.LOCAL_UNINIT:
+        endpoint.open()
+
+
+def _close(endpoint: Connection | Session | Link) -> None:
+    """Answer a peer's close/end/detach once."""
+    if not endpoint.state & Endpoint.LOCAL_CLOSED:
+        endpoint.close()
 
 
 def _is_node(address: str) -> bool:
@@ -111,59 +134,56 @@ class _Broker(Handler):
     def on_connection_bound(self, event: Event) -> None:
         # The SDK authenticates with SASL ANONYMOUS plus a $cbs token. proton's built-in SASL (no
         # Cyrus in the wheel) cannot verify PLAIN on the server side, so only ANONYMOUS is offered.
-        sasl = event.transport.sasl()
+        connection, transport = _required(event.connection), _required(event.transport)
+        sasl = transport.sasl()
         sasl.allow_insecure_mechs = True
         sasl.allowed_mechs("ANONYMOUS")
-        event.connection.tracking_id = next(self._ids)
-        self._connections[event.connection.tracking_id] = event.connection
+        connection.tracking_id = next(self._ids)
+        self._connections[connection.tracking_id] = connection
 
     @_guarded
     def on_connection_remote_open(self, event: Event) -> None:
-        if event.connection.state & Endpoint.LOCAL_UNINIT:
-            event.connection.open()
+        _open(_required(event.connection))
 
     @_guarded
     def on_session_remote_open(self, event: Event) -> None:
-        if event.session.state & Endpoint.LOCAL_UNINIT:
-            event.session.open()
+        _open(_required(event.session))
 
     @_guarded
     def on_link_remote_open(self, event: Event) -> None:
-        link = event.link
+        link = _required(event.link)
         if link.state & Endpoint.LOCAL_UNINIT:
             self._attach(link)
 
     @_guarded
     def on_link_remote_close(self, event: Event) -> None:
-        self._forget(event.link)
-        if not event.link.state & Endpoint.LOCAL_CLOSED:
-            event.link.close()
+        link = _required(event.link)
+        self._forget(link)
+        _close(link)
 
     @_guarded
     def on_session_remote_close(self, event: Event) -> None:
-        if not event.session.state & Endpoint.LOCAL_CLOSED:
-            event.session.close()
+        _close(_required(event.session))
 
     @_guarded
     def on_connection_remote_close(self, event: Event) -> None:
-        if not event.connection.state & Endpoint.LOCAL_CLOSED:
-            event.connection.close()
+        _close(_required(event.connection))
 
     @_guarded
     def on_transport_closed(self, event: Event) -> None:
-        connection = event.connection
-        if connection is None:
-            return
-        cid = getattr(connection, "tracking_id", None)
-        for link in [l for l in self._consumers.values() if l.conn_id == cid]:
+        cid = getattr(event.connection, "tracking_id", None)
+        for link in [c for c in self._consumers.values() if c.conn_id == cid]:
             self._forget(link)
-        self._connections.pop(cid, None)
+        if cid is not None:
+            self._connections.pop(cid, None)
 
     def _attach(self, link: Link) -> None:
         """Accept a client's attach, echoing its terminus, and classify the link by address."""
         source, target = link.remote_source.address, link.remote_target.address
-        link.source.address = source
-        link.target.address = target
+        if source is not None:
+            link.source.address = source
+        if target is not None:
+            link.target.address = target
         link.snd_settle_mode = link.remote_snd_settle_mode
         link.rcv_settle_mode = link.remote_rcv_settle_mode
         link.conn_id = getattr(link.connection, "tracking_id", None)
@@ -206,15 +226,17 @@ class _Broker(Handler):
     # -- message flow ----------------------------------------------------------------------
     @_guarded
     def on_link_flow(self, event: Event) -> None:
-        if getattr(event.link, "kind", None) == "consumer":
-            self._pump(event.link)
+        link = _required(event.link)
+        if getattr(link, "kind", None) == "consumer":
+            self._pump(link)
 
     @_guarded
     def on_delivery(self, event: Event) -> None:
-        if event.link.is_receiver:
-            self._on_incoming(event.link, event.delivery)
+        link, delivery = _required(event.link), _required(event.delivery)
+        if link.is_receiver:
+            self._on_incoming(link, delivery)
         else:
-            self._on_outcome(event.link, event.delivery)
+            self._on_outcome(link, delivery)
 
     def _pump_all(self) -> None:
         for link in list(self._consumers.values()):
@@ -234,7 +256,8 @@ class _Broker(Handler):
                 held = None if link.presettled else entity.lock(stored, link.tracking_id, now)
                 payload = wire.render(stored, held.locked_until if held else None)
             # The SDK reads the lock token as UUID(bytes_le=delivery_tag).
-            delivery = link.delivery((held.token if held else uuid.uuid4()).bytes_le)
+            tag = (held.token if held else uuid.uuid4()).bytes_le
+            delivery = link.delivery(tag)  # type: ignore[arg-type]  # proton accepts bytes tags
             link.stream(payload)
             link.advance()
             if held is None:
@@ -289,7 +312,7 @@ class _Broker(Handler):
         if chosen is None:
             _LOG.warning("no reply link for %s (reply_to=%r)", request_link.node, reply_to)
             return
-        delivery = chosen.delivery(uuid.uuid4().bytes)
+        delivery = chosen.delivery(uuid.uuid4().bytes)  # type: ignore[arg-type]
         chosen.stream(payload)
         chosen.advance()
         if chosen.snd_settle_mode == Link.SND_SETTLED:
@@ -300,7 +323,7 @@ class _Broker(Handler):
         token = getattr(delivery, "lock_token", None)
         state = delivery.remote_state
         final = state in (Delivery.ACCEPTED, Delivery.REJECTED, Delivery.RELEASED, Delivery.MODIFIED)
-        if not final and not delivery.remote.settled:
+        if not final and not delivery.settled:  # ``Delivery.settled`` is the remote side's flag
             return
         if token is None:  # a management reply, or a pre-settled delivery
             delivery.settle()
@@ -327,9 +350,10 @@ class _Broker(Handler):
                 return state, entity.complete(token)
             if state == Delivery.REJECTED:
                 condition = remote.condition
-                info = (condition.info if condition else None) or {}
+                info: Any = (condition.info if condition else None) or {}
+                reason = info.get("DeadLetterReason")
                 description = info.get("DeadLetterErrorDescription") or (condition.description if condition else None)
-                return state, entity.dead_letter(token, info.get("DeadLetterReason"), description)
+                return state, entity.dead_letter(token, reason, description)
             if state == Delivery.MODIFIED and remote.undeliverable:
                 return state, entity.defer(token)
             if state == Delivery.MODIFIED:
@@ -365,13 +389,13 @@ class ServiceBusEmulator:
         self._listener: socket.socket | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
-    def start(self) -> "ServiceBusEmulator":
+    def start(self) -> ServiceBusEmulator:
         """Bind the port and start the reactor thread (one-shot: an emulator cannot be restarted)."""
         if self._thread is not None:
             raise RuntimeError("the emulator was already started")
         broker = _Broker(self.namespace, self._stop_requested)
         container = Container(broker)
-        broker.acceptor = container.acceptor(self._host, self._requested_port)
+        broker.acceptor = container.acceptor(self._host, str(self._requested_port))
         self._listener = broker.acceptor._selectable._delegate  # proton keeps the socket here
         self._port = self._listener.getsockname()[1]
         self._thread = threading.Thread(target=self._run, args=(container,), name="servicebus-emulator", daemon=True)
@@ -396,7 +420,7 @@ class ServiceBusEmulator:
         if self._listener is not None:
             self._listener.close()  # idempotent; guarantees the port is free even after a timeout
 
-    def __enter__(self) -> "ServiceBusEmulator":
+    def __enter__(self) -> ServiceBusEmulator:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -419,7 +443,9 @@ class ServiceBusEmulator:
         )
 
     # -- runtime administration and inspection (thread-safe) -------------------------------
-    def add_subscription(self, topic: str, name: str, lock_duration_s: float = 60, max_delivery_count: int = 10) -> None:
+    def add_subscription(
+        self, topic: str, name: str, lock_duration_s: float = 60, max_delivery_count: int = 10
+    ) -> None:
         """Create a subscription at runtime (idempotent); it receives messages published from now on."""
         options = EntityOptions(lock_duration_s=float(lock_duration_s), max_delivery_count=int(max_delivery_count))
         self.namespace.add_subscription(topic, name, options)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from os import PathLike
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 _DURATION = re.compile(
     r"^P(?:(?P<days>\d+(?:\.\d+)?)D)?"
@@ -46,7 +48,7 @@ class EntityOptions:
     dead_letter_on_expiration: bool = False
 
     @classmethod
-    def from_properties(cls, props: Mapping[str, Any] | None) -> "EntityOptions":
+    def from_properties(cls, props: Mapping[str, Any] | None) -> EntityOptions:
         """Read the ``Properties`` object of a queue or subscription entry."""
         props = props or {}
         return cls(
@@ -91,7 +93,7 @@ class EmulatorConfig:
     topics: tuple[TopicConfig, ...] = ()
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "EmulatorConfig":
+    def from_dict(cls, data: Mapping[str, Any]) -> EmulatorConfig:
         """Parse the official ``{"UserConfig": {"Namespaces": [...]}}`` document."""
         user = data.get("UserConfig", data)
         namespaces = user.get("Namespaces") or [{}]
@@ -99,8 +101,7 @@ class EmulatorConfig:
             raise ValueError("the emulator serves exactly one namespace")
         ns = namespaces[0]
         queues = tuple(
-            QueueConfig(q["Name"], EntityOptions.from_properties(q.get("Properties")))
-            for q in ns.get("Queues") or []
+            QueueConfig(q["Name"], EntityOptions.from_properties(q.get("Properties"))) for q in ns.get("Queues") or []
         )
         topics = tuple(
             TopicConfig(
@@ -109,8 +110,7 @@ class EmulatorConfig:
                     SubscriptionConfig(s["Name"], EntityOptions.from_properties(s.get("Properties")))
                     for s in t.get("Subscriptions") or []
                 ),
-                default_ttl_s=parse_duration((t.get("Properties") or {}).get("DefaultMessageTimeToLive"), 0.0)
-                or None,
+                default_ttl_s=parse_duration((t.get("Properties") or {}).get("DefaultMessageTimeToLive"), 0.0) or None,
             )
             for t in ns.get("Topics") or []
         )
@@ -120,6 +120,6 @@ class EmulatorConfig:
         return cls(namespace=ns.get("Name", "sbemulatorns"), queues=queues, topics=topics)
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "EmulatorConfig":
+    def from_file(cls, path: str | PathLike[str]) -> EmulatorConfig:
         """Read a ``Config.json`` file."""
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))

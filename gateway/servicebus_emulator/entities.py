@@ -208,9 +208,7 @@ class Namespace:
             owner = self.topics[topic.lower()]
             if name.lower() not in owner.subscriptions:
                 path = f"{owner.name}/Subscriptions/{name}"
-                owner.subscriptions[name.lower()] = Entity(
-                    path, options, Entity(f"{path}/$DeadLetterQueue", options)
-                )
+                owner.subscriptions[name.lower()] = Entity(path, options, Entity(f"{path}/$DeadLetterQueue", options))
             return owner.subscriptions[name.lower()]
 
     def can_publish(self, address: str) -> bool:

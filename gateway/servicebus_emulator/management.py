@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from proton import Message, symbol
 
@@ -21,7 +22,9 @@ _LOG = logging.getLogger(__name__)
 LOCK_LOST = "com.microsoft:message-lock-lost"
 
 
-def _response(request: Message, status: int, description: str, body: Any = None, condition: str | None = None) -> Message:
+def _response(
+    request: Message, status: int, description: str, body: Any = None, condition: str | None = None
+) -> Message:
     """A reply carrying the status under both spellings (``$cbs`` and ``$management`` differ)."""
     properties: dict[str, Any] = {
         "statusCode": status,
@@ -66,8 +69,9 @@ def handle_management(entity: Entity | None, request: Message, now: float) -> Me
 
     The caller holds the namespace lock.
     """
-    operation = str((request.properties or {}).get("operation", ""))
-    body = request.body if isinstance(request.body, dict) else {}
+    properties: dict[Any, Any] = dict(request.properties or {})
+    operation = str(properties.get("operation", ""))
+    body: dict[Any, Any] = request.body if isinstance(request.body, dict) else {}
     if entity is None:
         return _response(request, 404, "entity not found", condition="amqp:not-found")
     if operation == "com.microsoft:renew-lock":

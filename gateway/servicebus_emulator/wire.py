@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from proton import Data, Message, symbol, timestamp
+from proton import Data, Described, Message, symbol, timestamp
 
 from .entities import StoredMessage
 
@@ -61,10 +61,11 @@ def _sections(encoded: bytes) -> list[tuple[int, Any]]:
         data = Data()
         consumed = data.decode(encoded[offset:])
         value = data.get_object()
-        descriptor = int(getattr(value, "descriptor", -1))
-        if consumed <= 0 or descriptor not in _SECTIONS:
+        if consumed <= 0 or not isinstance(value, Described):
             raise ValueError("not an AMQP message")
-        inner = value.value
+        descriptor, inner = int(value.descriptor), value.value  # type: ignore[arg-type]
+        if descriptor not in _SECTIONS:
+            raise ValueError("not an AMQP message")
         # proton hands binaries out as views of its own buffer: copy before ``data`` is freed
         sections.append((descriptor, bytes(inner) if isinstance(inner, memoryview) else inner))
         offset += consumed
@@ -106,7 +107,8 @@ class PublishInfo:
 def inspect_published(payload: bytes) -> PublishInfo:
     """Read header TTL and ``x-opt-scheduled-enqueue-time`` from a message a client sent."""
     message = decode(payload)
-    scheduled = (message.annotations or {}).get(SCHEDULED_ENQUEUE_TIME)
+    annotations: dict[Any, Any] = dict(message.annotations or {})
+    scheduled = annotations.get(SCHEDULED_ENQUEUE_TIME)
     return PublishInfo(
         ttl_s=float(message.ttl) if message.ttl else None,
         scheduled_at=int(scheduled) / 1000.0 if scheduled is not None else None,
@@ -162,12 +164,12 @@ def render(stored: StoredMessage, locked_until: float | None) -> bytes:
     message.annotations = annotations
     message.instructions = None  # delivery annotations are per hop, never forwarded
     if stored.dead_letter_reason is not None or stored.dead_letter_description is not None:
-        properties = dict(message.properties or {})
+        properties: dict[Any, Any] = dict(message.properties or {})
         if stored.dead_letter_reason is not None:
             properties[DEAD_LETTER_REASON] = stored.dead_letter_reason
         if stored.dead_letter_description is not None:
             properties[DEAD_LETTER_DESCRIPTION] = stored.dead_letter_description
-        message.properties = properties
+        message.properties = properties  # type: ignore[assignment]  # proton declares it as None
     return _header_section(message, stored.delivery_count) + _without_header(bytes(message.encode()))
 
 

@@ -9,8 +9,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from azure.servicebus import (
@@ -26,6 +26,7 @@ from azure.servicebus.exceptions import MessageLockLostError
 from gateway.servicebus_emulator import ServiceBusEmulator
 
 ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE_CONFIG = ROOT / "examples" / "servicebus-emulator-config.json"
 TOPIC = "config-updates"
 
 
@@ -81,7 +82,8 @@ def _receive(receiver: ServiceBusReceiver, count: int = 1, wait: float = 5.0) ->
     got: list = []
     deadline = time.monotonic() + wait
     while len(got) < count and time.monotonic() < deadline:
-        got += receiver.receive_messages(max_message_count=count - len(got), max_wait_time=max(deadline - time.monotonic(), 0.1))
+        remaining = max(deadline - time.monotonic(), 0.1)
+        got += receiver.receive_messages(max_message_count=count - len(got), max_wait_time=remaining)
     return got
 
 
@@ -243,7 +245,7 @@ async def test_async_client_send_and_receive(emulator: ServiceBusEmulator) -> No
             messages = await receiver.receive_messages(max_message_count=1, max_wait_time=5)
             assert [_body(m) for m in messages] == [b"async"]
             renewed = await receiver.renew_message_lock(messages[0])
-            assert renewed > datetime.datetime.now(datetime.timezone.utc)
+            assert renewed > datetime.datetime.now(datetime.UTC)
             await receiver.complete_message(messages[0])
     assert emulator.active_message_count(TOPIC, "replica-1") == 0
 
@@ -288,7 +290,7 @@ def test_stop_is_bounded_and_releases_port() -> None:
 
 def test_connection_string_and_example_config() -> None:
     """The example config loads with replica-1..3 and the connection string has the emulator's exact shape."""
-    with ServiceBusEmulator(ROOT / "examples" / "servicebus-emulator-config.json") as emulator:
+    with ServiceBusEmulator(EXAMPLE_CONFIG) as emulator:
         assert emulator.connection_string == (
             f"Endpoint=sb://127.0.0.1:{emulator.port};SharedAccessKeyName=RootManageSharedAccessKey;"
             "SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true;"
@@ -300,7 +302,7 @@ def test_connection_string_and_example_config() -> None:
 def test_cli_prints_connection_string_and_stops_on_sigint() -> None:
     """The CLI prints the connection string, serves clients and exits cleanly on SIGINT."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "gateway.servicebus_emulator", "--config", "examples/servicebus-emulator-config.json", "--port", "0"],
+        [sys.executable, "-m", "gateway.servicebus_emulator", "--config", str(EXAMPLE_CONFIG), "--port", "0"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
