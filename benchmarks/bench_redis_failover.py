@@ -76,8 +76,18 @@ class RedisProc:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(5)
 
+    def pause(self) -> None:  # SIGSTOP: connections are accepted, nothing is ever answered (a hung node)
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGSTOP)
+
+    def unpause(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.client.flushall()  # empty, like a restarted node: the next key proves new writes land
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
             self.proc.terminate()
             self.proc.wait(5)
         self.client.close()
@@ -193,7 +203,7 @@ async def outage_run(variant: Variant, result: Result, args: argparse.Namespace,
     workers = [asyncio.create_task(worker(w)) for w in range(args.concurrency)]
     await asyncio.sleep(args.before)
 
-    server.kill()
+    server.pause() if args.scenario == "hang" else server.kill()
     phase = "outage"
     killed_at = time.monotonic()
 
@@ -206,7 +216,7 @@ async def outage_run(variant: Variant, result: Result, args: argparse.Namespace,
 
     await asyncio.gather(watch_fallback(), asyncio.sleep(args.outage))
 
-    server.start()
+    server.unpause() if args.scenario == "hang" else server.start()
     phase = "after"
     restarted_at = time.monotonic()
     n = 0
@@ -251,6 +261,8 @@ async def main() -> None:
     parser.add_argument("--outage", type=float, default=4.0, help="seconds Redis stays down")
     parser.add_argument("--resume-cap", type=float, default=30.0, help="max seconds to wait for the shared cache")
     parser.add_argument("--request-timeout", type=float, default=30.0)
+    parser.add_argument("--scenario", choices=("kill", "hang"), default="kill",
+                        help="kill: SIGKILL then restart on the same port; hang: SIGSTOP then SIGCONT (+FLUSHALL)")
     args = parser.parse_args()
     if shutil.which("redis-server") is None:
         sys.exit("redis-server not found: apt-get update && apt-get install -y redis-server")
@@ -280,15 +292,15 @@ async def main() -> None:
     rows = [
         ("startup, Redis down: build cache", [f"{r.startup_build_s:.3f} s" for r in results.values()]),
         ("startup, Redis down: build + 1st request", [f"{r.startup_s:.3f} s" for r in results.values()]),
-        ("requests (concurrency %d)" % args.concurrency, [str(r.requests) for r in results.values()]),
+        ("requests, whole run (%d workers)" % args.concurrency, [str(r.requests) for r in results.values()]),
         ("failed requests", [str(r.failures) for r in results.values()]),
         ("latency normal  p50/p99/max", [fmt_lat(r.phases["normal"]) for r in results.values()]),
         (f"latency outage ({args.outage:.0f}s) p50/p99/max", [fmt_lat(r.phases["outage"]) for r in results.values()]),
         ("latency after restart p50/p99/max", [fmt_lat(r.phases["after"]) for r in results.values()]),
         ("requests during outage", [str(len(r.phases["outage"])) for r in results.values()]),
-        ("time to fall back after SIGKILL",
+        (f"time to fall back after {'SIGSTOP' if args.scenario == 'hang' else 'SIGKILL'}",
          [f"{r.fallback_s:.3f} s" if r.fallback_s is not None else f"> {args.outage:.0f} s" for r in results.values()]),
-        ("time to resume shared cache after restart",
+        (f"time to resume shared cache after {'SIGCONT' if args.scenario == 'hang' else 'restart'}",
          [f"{r.resume_s:.2f} s" if r.resume_s is not None else f"> {args.resume_cap:.0f} s (not resumed)"
           for r in results.values()]),
     ]
@@ -299,7 +311,9 @@ async def main() -> None:
     print("-" * (width + sum(colw)))
     for label, values in rows:
         print(label.ljust(width) + "".join(v.ljust(colw[i]) for i, v in enumerate(values)))
-    print(f"\n(total benchmark time {time.monotonic() - t_all:.0f} s; litellm {litellm.__version__ if hasattr(litellm, '__version__') else ''})")
+    from importlib.metadata import version
+
+    print(f"\n(scenario {args.scenario}; total {time.monotonic() - t_all:.0f} s; litellm {version('litellm')}, redis-py {version('redis')})")
     shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -84,6 +84,7 @@ class DevStack:
         self.redis_proc: subprocess.Popen[bytes] | None = None
         self.redis_port: int | None = None
         self.running: list[Replica] = []
+        self._saved_env: dict[str, str | None] = {}
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -123,6 +124,12 @@ class DevStack:
         if self.azurite is not None:
             self.azurite.stop()
             self.azurite = None
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_env.clear()
 
     # -- pieces --------------------------------------------------------------------
 
@@ -181,7 +188,9 @@ class DevStack:
 
         from gateway.devstack.eventgrid import BlobEventDeliverer, invoke_function
 
-        os.environ.update(self.function_env())
+        for name, value in self.function_env().items():
+            self._saved_env.setdefault(name, os.environ.get(name))
+            os.environ[name] = value
         assert self.azurite is not None
         container = ContainerClient.from_connection_string(self.azurite.connection_string, self.container)
         self.deliverer = BlobEventDeliverer(container, invoke_function, blob_name=self.config_blob)

@@ -2,14 +2,18 @@
 
 Variables (app settings of the Function App, or ``local.settings.json``)::
 
-    BLOB_CONNECTION_STRING                 local/dev: Azurite or a storage account key (wins if set)
+    BLOB_CONNECTION_STRING                 local/dev: Azurite or a storage account key
     BLOB_ACCOUNT_URL                       managed identity: https://<account>.blob.core.windows.net
+    BLOB_AUTH_TYPE                         MI | CONNECTION_STRING (default: CONNECTION_STRING if one is set)
+    BLOB_MI_CLIENT_ID                      identity for Blob (default AZURE_CLIENT_ID)
     BLOB_DOC_CONTAINER                     default litellm-config
     BLOB_CONFIG_NAME                       default config.yaml
-    SERVICEBUS_CONNECTION_STRING           local/dev: emulator or SAS (wins if set)
+    SERVICEBUS_CONNECTION_STRING           local/dev: emulator or SAS
     SERVICEBUS_FULLY_QUALIFIED_NAMESPACE   managed identity: <namespace>.servicebus.windows.net
+    SERVICEBUS_AUTH_TYPE                   MI | CONNECTION_STRING (default: CONNECTION_STRING if one is set)
+    SERVICEBUS_MI_CLIENT_ID                identity for Service Bus (default AZURE_CLIENT_ID)
     SERVICEBUS_TOPIC                       default config-updates
-    AZURE_CLIENT_ID                        user-assigned identity's client id (else DefaultAzureCredential)
+    AZURE_CLIENT_ID                        user-assigned identity's client id (none: DefaultAzureCredential)
     GATEWAY_ALLOWED_ENV                    optional comma-separated allow-list of os.environ/NAME references
     GATEWAY_ALLOW_LITERAL_SECRETS          default false
     GATEWAY_CONFIG_MAX_BYTES               default 1 MiB
@@ -24,7 +28,7 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from gateway.settings import DEFAULT_MAX_CONFIG_BYTES, Secret, _Reader
 from gateway.validation import ValidationOptions
@@ -34,18 +38,24 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _CONTAINER = re.compile(r"^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$")
 
 
+AuthType = Literal["MI", "CONNECTION_STRING"]
+
+
 @dataclass(frozen=True)
 class PublisherSettings:
     """Everything the publisher reads from its environment, checked."""
 
+    blob_auth: AuthType
     blob_account_url: str | None
     blob_connection_string: Secret | None
     container: str
     config_blob: str
+    servicebus_auth: AuthType
     servicebus_namespace: str | None
     servicebus_connection_string: Secret | None
     topic: str
-    client_id: str | None = None
+    blob_client_id: str | None = None
+    servicebus_client_id: str | None = None
     allowed_env: frozenset[str] | None = None
     allow_literal_secrets: bool = False
     max_config_bytes: int = DEFAULT_MAX_CONFIG_BYTES
@@ -54,33 +64,43 @@ class PublisherSettings:
     def from_env(cls, env: Mapping[str, str]) -> "PublisherSettings":
         """Parse and check; raise one ``SettingsError`` naming every missing or malformed variable."""
         r = _Reader(env)
+        default_client_id = r.guid("AZURE_CLIENT_ID")
+
         blob_conn = r.secret("BLOB_CONNECTION_STRING")
         account_url = r.text("BLOB_ACCOUNT_URL")
-        if blob_conn is None and account_url is None:
+        blob_auth = r.choice("BLOB_AUTH_TYPE", ("MI", "CONNECTION_STRING"), "CONNECTION_STRING" if blob_conn else "MI")
+        if blob_auth == "CONNECTION_STRING":
+            if blob_conn is None:
+                r.problem("BLOB_CONNECTION_STRING", "required when BLOB_AUTH_TYPE=CONNECTION_STRING")
+            elif "=" not in blob_conn.reveal():
+                r.problem("BLOB_CONNECTION_STRING", "expected a connection string (AccountName=...;AccountKey=... or BlobEndpoint=...)")
+        elif account_url is None:
             r.problem(
                 "BLOB_ACCOUNT_URL",
-                "required (managed identity: https://<account>.blob.core.windows.net), "
+                "required for managed identity (https://<account>.blob.core.windows.net); "
                 "or set BLOB_CONNECTION_STRING for local development",
             )
-        elif blob_conn is None and account_url and not re.match(r"^https?://[^/\s]+", account_url):
+        elif not re.match(r"^https?://[^/\s]+", account_url):
             r.problem("BLOB_ACCOUNT_URL", f"expected an http(s) URL, got {account_url!r}")
 
         sb_conn = r.secret("SERVICEBUS_CONNECTION_STRING")
         namespace = r.text("SERVICEBUS_FULLY_QUALIFIED_NAMESPACE")
-        if sb_conn is None and namespace is None:
-            r.problem(
-                "SERVICEBUS_FULLY_QUALIFIED_NAMESPACE",
-                "required (managed identity: <namespace>.servicebus.windows.net), "
-                "or set SERVICEBUS_CONNECTION_STRING for local development",
-            )
+        sb_auth = r.choice("SERVICEBUS_AUTH_TYPE", ("MI", "CONNECTION_STRING"), "CONNECTION_STRING" if sb_conn else "MI")
         if namespace:
             namespace = re.sub(r"^(sb|amqps|https)://", "", namespace).rstrip("/")
-            if "/" in namespace or not namespace:
-                r.problem("SERVICEBUS_FULLY_QUALIFIED_NAMESPACE", f"expected a host name like <ns>.servicebus.windows.net, got {namespace!r}")
-        if sb_conn is not None and "Endpoint=" not in sb_conn.reveal():
-            r.problem("SERVICEBUS_CONNECTION_STRING", "expected a connection string with Endpoint=sb://...")
-        if blob_conn is not None and "=" not in blob_conn.reveal():
-            r.problem("BLOB_CONNECTION_STRING", "expected a connection string (AccountName=...;AccountKey=... or BlobEndpoint=...)")
+        if sb_auth == "CONNECTION_STRING":
+            if sb_conn is None:
+                r.problem("SERVICEBUS_CONNECTION_STRING", "required when SERVICEBUS_AUTH_TYPE=CONNECTION_STRING")
+            elif "Endpoint=" not in sb_conn.reveal():
+                r.problem("SERVICEBUS_CONNECTION_STRING", "expected a connection string with Endpoint=sb://...")
+        elif not namespace:
+            r.problem(
+                "SERVICEBUS_FULLY_QUALIFIED_NAMESPACE",
+                "required for managed identity (<namespace>.servicebus.windows.net); "
+                "or set SERVICEBUS_CONNECTION_STRING for local development",
+            )
+        elif "/" in namespace:
+            r.problem("SERVICEBUS_FULLY_QUALIFIED_NAMESPACE", f"expected a host name like <ns>.servicebus.windows.net, got {namespace!r}")
 
         container = r.text("BLOB_DOC_CONTAINER") or "litellm-config"
         if not _CONTAINER.match(container):
@@ -96,14 +116,17 @@ class PublisherSettings:
             allowed = frozenset(names)
 
         settings = cls(
+            blob_auth=blob_auth or "MI",  # type: ignore[arg-type]
             blob_account_url=account_url.rstrip("/") if account_url else None,
-            blob_connection_string=blob_conn,
+            blob_connection_string=blob_conn if blob_auth == "CONNECTION_STRING" else None,
             container=container,
             config_blob=r.text("BLOB_CONFIG_NAME") or "config.yaml",
+            servicebus_auth=sb_auth or "MI",  # type: ignore[arg-type]
             servicebus_namespace=namespace,
-            servicebus_connection_string=sb_conn,
+            servicebus_connection_string=sb_conn if sb_auth == "CONNECTION_STRING" else None,
             topic=r.text("SERVICEBUS_TOPIC") or "config-updates",
-            client_id=r.guid("AZURE_CLIENT_ID"),
+            blob_client_id=r.guid("BLOB_MI_CLIENT_ID") or default_client_id,
+            servicebus_client_id=r.guid("SERVICEBUS_MI_CLIENT_ID") or default_client_id,
             allowed_env=allowed,
             allow_literal_secrets=r.flag("GATEWAY_ALLOW_LITERAL_SECRETS", False),
             max_config_bytes=int(
@@ -123,26 +146,25 @@ class PublisherSettings:
 
     def describe(self) -> str:
         """A log line without secrets: which endpoints and which kind of auth."""
-        blob = "connection string (BLOB_CONNECTION_STRING)" if self.blob_connection_string else f"managed identity -> {self.blob_account_url}"
-        sb = (
-            "connection string (SERVICEBUS_CONNECTION_STRING)"
-            if self.servicebus_connection_string
-            else f"managed identity -> {self.servicebus_namespace}"
-        )
-        who = f" (client id {self.client_id})" if self.client_id and not (self.blob_connection_string and self.servicebus_connection_string) else ""
-        return (
-            f"blob {self.container}/{self.config_blob} via {blob}; "
-            f"topic {self.topic} via {sb}{who}; allow-list "
-            f"{'off' if self.allowed_env is None else len(self.allowed_env)}"
-        )
+
+        def how(auth: str, variable: str, endpoint: str | None, client_id: str | None) -> str:
+            if auth == "CONNECTION_STRING":
+                return f"connection string ({variable})"
+            who = f"managed identity {client_id}" if client_id else "DefaultAzureCredential"
+            return f"{who} -> {endpoint}"
+
+        blob = how(self.blob_auth, "BLOB_CONNECTION_STRING", self.blob_account_url, self.blob_client_id)
+        sb = how(self.servicebus_auth, "SERVICEBUS_CONNECTION_STRING", self.servicebus_namespace, self.servicebus_client_id)
+        allow = "off" if self.allowed_env is None else f"{len(self.allowed_env)} names"
+        return f"blob {self.container}/{self.config_blob} via {blob}; topic {self.topic} via {sb}; allow-list {allow}"
 
 
-def credential(settings: PublisherSettings) -> Any:
-    """Managed identity: the user-assigned identity ``AZURE_CLIENT_ID`` names, else ``DefaultAzureCredential``."""
+def credential(client_id: str | None) -> Any:
+    """Managed identity: the user-assigned identity ``client_id`` names, else ``DefaultAzureCredential``."""
     from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 
-    if settings.client_id:
-        return ManagedIdentityCredential(client_id=settings.client_id)
+    if client_id:
+        return ManagedIdentityCredential(client_id=client_id)
     return DefaultAzureCredential()
 
 
@@ -150,10 +172,10 @@ def container_client(settings: PublisherSettings, cred: Any = None) -> Any:
     """A sync ``ContainerClient`` for the config container."""
     from azure.storage.blob import BlobServiceClient
 
-    if settings.blob_connection_string is not None:
+    if settings.blob_auth == "CONNECTION_STRING" and settings.blob_connection_string is not None:
         service = BlobServiceClient.from_connection_string(settings.blob_connection_string.reveal())
     else:
-        service = BlobServiceClient(settings.blob_account_url, credential=cred or credential(settings))
+        service = BlobServiceClient(settings.blob_account_url, credential=cred or credential(settings.blob_client_id))
     return service.get_container_client(settings.container)
 
 
@@ -161,6 +183,8 @@ def servicebus_client(settings: PublisherSettings, cred: Any = None) -> Any:
     """A sync ``ServiceBusClient`` for the namespace (the topic sender is opened from it)."""
     from azure.servicebus import ServiceBusClient
 
-    if settings.servicebus_connection_string is not None:
+    if settings.servicebus_auth == "CONNECTION_STRING" and settings.servicebus_connection_string is not None:
         return ServiceBusClient.from_connection_string(settings.servicebus_connection_string.reveal())
-    return ServiceBusClient(settings.servicebus_namespace, credential=cred or credential(settings))
+    return ServiceBusClient(
+        settings.servicebus_namespace, credential=cred or credential(settings.servicebus_client_id)
+    )

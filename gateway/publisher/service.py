@@ -36,13 +36,23 @@ class Publisher:
 
     @classmethod
     def from_settings(cls, settings: PublisherSettings) -> "Publisher":
-        needs_identity = settings.blob_connection_string is None or settings.servicebus_connection_string is None
-        cred = clients.credential(settings) if needs_identity else None
+        # One credential (one token cache) per identity, shared by the clients that use it.
+        creds: dict[str | None, Any] = {}
+
+        def cred_for(auth: str, client_id: str | None) -> Any:
+            if auth != "MI":
+                return None
+            if client_id not in creds:
+                creds[client_id] = clients.credential(client_id)
+            return creds[client_id]
+
         _LOG.info("publisher: %s", settings.describe())
         return cls(
             settings,
-            container_client=clients.container_client(settings, cred),
-            servicebus_client=clients.servicebus_client(settings, cred),
+            container_client=clients.container_client(settings, cred_for(settings.blob_auth, settings.blob_client_id)),
+            servicebus_client=clients.servicebus_client(
+                settings, cred_for(settings.servicebus_auth, settings.servicebus_client_id)
+            ),
         )
 
     @classmethod

@@ -76,7 +76,27 @@ def test_settings_for_managed_identity_with_allow_list() -> None:
     assert settings.servicebus_namespace == "ns.servicebus.windows.net"
     assert settings.validation_options().allowed_env == frozenset({"EASTUS_MI_CLIENT_ID", "AZURE_TENANT_ID"})
     assert settings.validation_options().allow_literal_secrets is True
-    assert "managed identity" in settings.describe() and "11111111-2222" in settings.describe()
+    assert (settings.blob_auth, settings.servicebus_auth) == ("MI", "MI")
+    assert settings.blob_client_id == settings.servicebus_client_id == "11111111-2222-3333-4444-555555555555"
+    assert "managed identity 11111111-2222" in settings.describe()
+
+
+def test_auth_type_and_per_service_identity_follow_the_gateway_variables() -> None:
+    """BLOB_AUTH_TYPE=MI wins over a stray connection string; *_MI_CLIENT_ID overrides AZURE_CLIENT_ID per service."""
+    settings = PublisherSettings.from_env(
+        {
+            "BLOB_AUTH_TYPE": "MI",
+            "BLOB_CONNECTION_STRING": CONN,
+            "BLOB_ACCOUNT_URL": "https://acct.blob.core.windows.net",
+            "BLOB_MI_CLIENT_ID": "aaaaaaaa-2222-3333-4444-555555555555",
+            "AZURE_CLIENT_ID": "11111111-2222-3333-4444-555555555555",
+            "SERVICEBUS_FULLY_QUALIFIED_NAMESPACE": "ns.servicebus.windows.net",
+        }
+    )
+    assert settings.blob_auth == "MI" and settings.blob_connection_string is None
+    assert settings.blob_client_id.startswith("aaaaaaaa") and settings.servicebus_client_id.startswith("11111111")
+    with pytest.raises(SettingsError, match="SERVICEBUS_CONNECTION_STRING: required when SERVICEBUS_AUTH_TYPE"):
+        PublisherSettings.from_env({"BLOB_CONNECTION_STRING": CONN, "SERVICEBUS_AUTH_TYPE": "connection_string"})
 
 
 def test_missing_and_malformed_settings_name_their_variables() -> None:
