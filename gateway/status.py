@@ -7,6 +7,7 @@ an upload did not take effect without reading logs.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from prometheus_client import Counter, Gauge
 
 from gateway.apply.litellm_proxy import ApplyResult
 from gateway.errors import ConfigIssue
+from gateway.release import Release
 
 APPLIES = Counter("gateway_config_applies_total", "Config applies by result", ["result"])
 APPLIED_INFO = Gauge("gateway_config_applied_timestamp_seconds", "When the current config was applied")
@@ -62,6 +64,12 @@ class ConfigStatus:
         self.applied_at = _now()
         APPLIES.labels("applied").inc()
         APPLIED_INFO.set_to_current_time()
+
+    def relabel(self, release: Release) -> None:
+        """The applied bytes were re-published under their publisher's version: report that version."""
+        applied = self.applied
+        if applied is not None and applied.sha256 == release.sha256 and applied.version != release.version:
+            self.applied = dataclasses.replace(applied, version=release.version, origin=release.origin)
 
     def record_rejected(self, version: str, sha256: str, errors: Sequence[ConfigIssue], stage: str) -> None:
         self.last_rejected = Rejection(version, sha256, tuple(errors), stage)

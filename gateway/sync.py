@@ -60,6 +60,12 @@ class SyncLoop:
         async with self._lock:
             written = self.written
             if written is not None and written.sha256 == release.sha256:
+                if ordered and not self.written_ordered:
+                    # The same bytes, now named by their publisher (the raw poll got there first):
+                    # re-publish so every worker reports the publisher's version from here on.
+                    await asyncio.to_thread(self._file.publish, release)
+                    self.written, self.written_ordered = release, True
+                    self._on_written(release)
                 self.first_written.set()
                 return Outcome.DUPLICATE
             if ordered and self.written_ordered and written is not None and not is_newer(release.version, written.version):

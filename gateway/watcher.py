@@ -72,7 +72,10 @@ class FileWatcher:
             return None
         self._seen_stat = stat
         snapshot = self._file.read()
-        if snapshot is None or snapshot.release.sha256 == self._seen_sha:
+        if snapshot is None:
+            return None
+        if snapshot.release.sha256 == self._seen_sha:
+            self._status.relabel(snapshot.release)
             return None
         self._seen_sha = snapshot.release.sha256
         return await self._apply(snapshot)

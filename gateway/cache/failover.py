@@ -283,7 +283,12 @@ class FailoverCache(BaseCache):
         except RuntimeError:
             return
         self._started = True  # claim it now so concurrent ops schedule only one start
-        task = loop.create_task(self.start())
+
+        async def autostart() -> None:
+            if not self._stopped and not self.running:
+                await self.start()
+
+        task = loop.create_task(autostart())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 

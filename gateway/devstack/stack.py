@@ -195,6 +195,9 @@ class DevStack:
         container = ContainerClient.from_connection_string(self.azurite.connection_string, self.container)
         self.deliverer = BlobEventDeliverer(container, invoke_function, blob_name=self.config_blob)
         self.deliverer.start()
+        # Import the Function and LiteLLM (its validator builds a Router) now, while the replicas
+        # boot, instead of on the first upload, as a warm Functions worker would have.
+        threading.Thread(target=_warm_function, name="warm-function", daemon=True).start()
 
     def start_redis(self) -> None:
         binary = shutil.which("redis-server")
@@ -282,6 +285,14 @@ class DevStack:
         path.write_text(json.dumps(self.manifest(), indent=2))
         os.chmod(path, 0o600)  # it holds the local master key
         return path
+
+
+def _warm_function() -> None:
+    from gateway.devstack.eventgrid import load_function_app
+    from gateway.validation import semantics
+
+    load_function_app()
+    semantics.router_setting_names()
 
 
 def _terminate(proc: subprocess.Popen[bytes]) -> None:

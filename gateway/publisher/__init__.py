@@ -19,7 +19,7 @@ from gateway.publisher.clients import PublisherSettings
 from gateway.publisher.events import BlobCreated, InvalidEvent, event_to_dict, parse_event
 from gateway.publisher.pipeline import PublishOutcome, handle_blob_created
 from gateway.publisher.service import Publisher
-from gateway.publisher.store import ConcurrentUpdate, ReleaseConflict, ReleaseStore, Superseded
+from gateway.publisher.store import ConcurrentUpdate, ReleaseConflict, ReleaseStore, Superseded, TooLarge
 
 __all__ = [
     "BlobCreated",
@@ -31,6 +31,7 @@ __all__ = [
     "ReleaseConflict",
     "ReleaseStore",
     "Superseded",
+    "TooLarge",
     "build_notice",
     "event_to_dict",
     "handle_blob_created",

@@ -132,18 +132,27 @@ def parse_event(
     sequencer = str(data.get("sequencer") or "")
     if not _SEQUENCER.match(sequencer):
         raise InvalidEvent(f"event {event_id} for {subject}: data.sequencer {sequencer!r} is missing or not alphanumeric")
-    length = data.get("contentLength")
     return BlobCreated(
         url=str(data.get("url") or ""),
         container=match["container"],
         blob_name=match["blob"],
         etag=etag,
         sequencer=sequencer,
-        content_length=int(length) if isinstance(length, (int, float)) or (isinstance(length, str) and length.isdigit()) else None,
+        content_length=_int_or_none(data.get("contentLength")),
         api=api,
         subject=subject,
         event_id=event_id,
     )
+
+
+def _int_or_none(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
 
 
 def _iso(value: Any) -> str | None:

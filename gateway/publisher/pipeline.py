@@ -4,6 +4,7 @@ Steps, in this order (each one safe to repeat)::
 
     0. status/<blob>.json already holds the verdict for this version?   -> "duplicate" (nothing done)
     1. download exactly the event's upload (If-Match eTag); 412/404     -> "superseded" (nothing written)
+       (bigger than the validator's max_bytes: not read into memory    -> "rejected")
     2. validate in publisher mode
        invalid: write the status blob (never over a newer verdict)      -> "rejected" (nothing published)
     3. write releases/<version>.yaml (create-once, same bytes is fine)
@@ -47,7 +48,7 @@ from gateway.errors import ConfigIssue
 from gateway.protocol import CurrentPointer, PublishStatus
 from gateway.publisher.bus import MessageSender, build_notice, publish
 from gateway.publisher.events import BlobCreated
-from gateway.publisher.store import ReleaseStore, Superseded
+from gateway.publisher.store import ReleaseStore, Superseded, TooLarge
 from gateway.validation import ValidationOptions, validate
 
 _LOG = logging.getLogger(__name__)
@@ -107,27 +108,19 @@ def handle_blob_created(
             detail=f"already {status.result} at {status.at}",
         )
 
+    # Never read an oversized upload into memory (the validator would reject it anyway).
+    if event.content_length is not None and event.content_length > options.max_bytes:
+        return _reject(store, event, "", (ConfigIssue("", str(TooLarge(event.content_length, options.max_bytes))),))
     try:
-        data = store.download(event.blob_name, event.etag)
+        data = store.download(event.blob_name, event.etag, max_bytes=options.max_bytes)
     except Superseded as exc:
         return PublishOutcome("superseded", version, detail=str(exc))
+    except TooLarge as exc:
+        return _reject(store, event, "", (ConfigIssue("", str(exc)),))
 
     report = validate(data, options)
     if not report.valid:
-        recorded = store.write_status(
-            PublishStatus(
-                result="rejected",
-                version=version,
-                sha256=report.sha256,
-                source_etag=event.etag,
-                errors=report.errors,
-                warnings=report.warnings,
-                at=_now(),
-            ),
-            event.blob_name,
-        )
-        detail = "" if recorded else "status not written: it already holds a newer upload's verdict"
-        return PublishOutcome("rejected", version, report.errors, report.warnings, report.sha256, detail=detail)
+        return _reject(store, event, report.sha256, report.errors, report.warnings)
 
     release_blob = store.write_release(version, data, source_etag=event.etag)
     pointer = CurrentPointer(
@@ -175,6 +168,30 @@ def handle_blob_created(
         inline=notice.body is not None,
         detail=detail,
     )
+
+
+def _reject(
+    store: ReleaseStore,
+    event: BlobCreated,
+    sha256: str,
+    errors: tuple[ConfigIssue, ...],
+    warnings: tuple[ConfigIssue, ...] = (),
+) -> PublishOutcome:
+    """Record a rejection in the status blob (unless a newer upload's verdict is there); publish nothing."""
+    recorded = store.write_status(
+        PublishStatus(
+            result="rejected",
+            version=event.sequencer,
+            sha256=sha256,
+            source_etag=event.etag,
+            errors=errors,
+            warnings=warnings,
+            at=_now(),
+        ),
+        event.blob_name,
+    )
+    detail = "" if recorded else "status not written: it already holds a newer upload's verdict"
+    return PublishOutcome("rejected", event.sequencer, errors, warnings, sha256 or None, detail=detail)
 
 
 def _now() -> str:

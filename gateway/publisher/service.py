@@ -11,6 +11,7 @@ never succeed (malformed) are logged and dropped.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,7 +32,8 @@ class Publisher:
         self.store = ReleaseStore(container_client, config_blob=settings.config_blob)
         self._container_client = container_client
         self._servicebus = servicebus_client
-        self._sender: Any = None
+        self._sender: _SerializedSender | None = None
+        self._sender_lock = threading.Lock()
         self.options = settings.validation_options()
 
     @classmethod
@@ -60,10 +62,11 @@ class Publisher:
         return cls.from_settings(PublisherSettings.from_env(env))
 
     @property
-    def sender(self) -> Any:
-        if self._sender is None:
-            self._sender = self._servicebus.get_topic_sender(self.settings.topic)
-        return self._sender
+    def sender(self) -> "_SerializedSender":
+        with self._sender_lock:
+            if self._sender is None:
+                self._sender = _SerializedSender(self._servicebus.get_topic_sender(self.settings.topic))
+            return self._sender
 
     def handle(self, event: Any) -> PublishOutcome:
         """Judge one event; log and return the outcome. Raises only on transient errors."""
@@ -89,3 +92,19 @@ class Publisher:
             except Exception:  # noqa: BLE001 - closing is best effort
                 _LOG.debug("publisher: error while closing %r", type(closable).__name__, exc_info=True)
         self._sender = None
+
+
+class _SerializedSender:
+    """azure-servicebus senders are not thread-safe; the Python worker may run invocations concurrently."""
+
+    def __init__(self, sender: Any) -> None:
+        self._sender = sender
+        self._lock = threading.Lock()
+
+    def send_messages(self, message: Any) -> None:
+        with self._lock:
+            self._sender.send_messages(message)
+
+    def close(self) -> None:
+        with self._lock:
+            self._sender.close()

@@ -42,6 +42,14 @@ class Superseded(GatewayError):
     """The upload an event names is no longer the blob's content (412, or the blob is gone)."""
 
 
+class TooLarge(GatewayError):
+    """The upload is bigger than the validator accepts; it is rejected without reading it into memory."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        self.size, self.limit = size, limit
+        super().__init__(f"file is {size:,} bytes; the limit is {limit:,} bytes")
+
+
 class ReleaseConflict(GatewayError):
     """``releases/<version>.yaml`` already exists with different bytes: someone else wrote that name."""
 
@@ -69,11 +77,18 @@ class ReleaseStore:
         self.cas_attempts = cas_attempts
 
     # -- the operator's upload -------------------------------------------------------------
-    def download(self, blob_name: str, etag: str) -> bytes:
-        """The exact bytes of the upload with this ETag; ``Superseded`` if the blob changed or vanished since."""
+    def download(self, blob_name: str, etag: str, *, max_bytes: int | None = None) -> bytes:
+        """The exact bytes of the upload with this ETag.
+
+        ``Superseded`` if the blob changed or vanished since; ``TooLarge`` (before reading the
+        rest of the body) if it is bigger than ``max_bytes``.
+        """
         blob = self.container.get_blob_client(blob_name)
         try:
-            return blob.download_blob(etag=_if_match(etag), match_condition=MatchConditions.IfNotModified).readall()
+            downloader = blob.download_blob(etag=_if_match(etag), match_condition=MatchConditions.IfNotModified)
+            if max_bytes is not None and downloader.size > max_bytes:
+                raise TooLarge(downloader.size, max_bytes)
+            return downloader.readall()
         except ResourceModifiedError as exc:  # 412: a newer upload replaced this one
             raise Superseded(f"{blob_name} no longer has ETag {normalize_etag(etag)}: a newer upload replaced it (or it was deleted)") from exc
         except ResourceNotFoundError as exc:

@@ -284,3 +284,27 @@ async def test_status_reflects_backend_transitions(redis_server, caches):
         assert down["fallbacks"] == 1 and down["last_error"] and down["since"] > up["since"]
     finally:
         await stop_response_cache(cache)
+
+
+async def test_sync_completion_path_uses_redis_and_memory(redis_server, caches):
+    """litellm.completion (sync, in a worker thread) reads and writes the shared Redis through the sync client."""
+    import litellm
+
+    conn = RedisConnection("127.0.0.1", redis_server.port)
+    cache = await caches(conn, {"namespace": "sync"}, **FAST)
+    await wait_backend(cache, "redis")
+    litellm.cache = cache
+
+    def call(answer: str):
+        return litellm.completion(
+            model="openai/x", messages=[{"role": "user", "content": "sync q"}], mock_response=answer, caching=True
+        )
+
+    first = await asyncio.to_thread(call, "sync-a")
+    await wait_for(lambda: redis_server.cli("KEYS", "sync:*"), 2.0)
+    cache.cache.memory.flush_cache()  # prove the hit comes from Redis
+    second = await asyncio.to_thread(call, "sync-b")
+    assert content(first) == "sync-a" and content(second) == "sync-a" and cache_hit(second)
+    redis_server.kill()
+    third = await asyncio.to_thread(call, "sync-c")  # a dead Redis on the sync path: answered, not raised
+    assert content(third) in ("sync-a", "sync-c")

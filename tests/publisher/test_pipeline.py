@@ -104,8 +104,8 @@ class RacingStore(ReleaseStore):
         super().__init__(harness.container)
         self.harness, self.newer, self.newer_outcome = harness, newer, None
 
-    def download(self, blob_name: str, etag: str) -> bytes:
-        data = super().download(blob_name, etag)
+    def download(self, blob_name: str, etag: str, **kwargs) -> bytes:
+        data = super().download(blob_name, etag, **kwargs)
         self.newer_outcome = self.harness.handle(self.harness.upload(self.newer))
         return data
 
@@ -242,3 +242,52 @@ def test_pipeline_refuses_replica_mode() -> None:
     event = BlobCreated("u", "c", "config.yaml", "0x1", "01", 1, "PutBlob", "s", "id")
     with pytest.raises(ValueError, match="publisher"):
         handle_blob_created(event, store=None, sender=None, options=ValidationOptions(mode="replica"))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("announced", [True, False], ids=["size-in-event", "size-from-download"])
+def test_oversized_upload_is_rejected_without_reading_it(harness: Harness, announced: bool) -> None:
+    """An upload over max_bytes is rejected with the limit in the status, from the event's size or the download's."""
+    from dataclasses import replace
+
+    harness.options = replace(harness.options, max_bytes=1024)
+    event = harness.upload(large_config(4096))
+    if not announced:
+        event["data"].pop("contentLength")
+
+    outcome = harness.handle(event)
+
+    assert outcome.result == "rejected"
+    [issue] = outcome.errors
+    assert "the limit is 1,024 bytes" in issue.message
+    assert harness.status().result == "rejected" and harness.status().errors == outcome.errors
+    assert harness.receive() == [] and harness.current() is None
+
+
+def test_concurrent_deliveries_of_one_event_agree(harness: Harness, azurite, emulator) -> None:
+    """Three simultaneous deliveries of one event (shared Publisher, threads) publish one release id, current once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gateway.publisher import Publisher, PublisherSettings
+
+    settings = PublisherSettings.from_env(
+        {
+            "BLOB_CONNECTION_STRING": azurite.connection_string,
+            "SERVICEBUS_CONNECTION_STRING": emulator.connection_string,
+            "BLOB_DOC_CONTAINER": harness.container.container_name,
+        }
+    )
+    publisher = Publisher.from_settings(settings)
+    event = harness.upload(GOOD)
+    try:
+        with ThreadPoolExecutor(3) as pool:
+            outcomes = list(pool.map(publisher.handle, [event] * 3))
+    finally:
+        publisher.close()
+
+    results = [o.result for o in outcomes]
+    assert "published" in results and set(results) <= {"published", "duplicate"}
+    assert harness.current().version == event["data"]["sequencer"]
+    assert harness.status().result == "accepted"
+    messages = harness.receive()
+    assert 1 <= len(messages) == results.count("published")
+    assert {m.message_id for m in messages} == {protocol.message_id(event["data"]["sequencer"], sha256_hex(GOOD))}
