@@ -25,3 +25,10 @@ if [ ! -x .venv-checkov/bin/checkov ]; then
   .venv-checkov/bin/python -m pip install --quiet --upgrade pip
   .venv-checkov/bin/python -m pip install --quiet "checkov==3.3.30"
 fi
+
+if [ ! -x .venv-azcli/bin/az ]; then
+  echo "installing azure-cli (own venv; ~2 min) for the az storage blob upload test"
+  python3 -m venv .venv-azcli
+  .venv-azcli/bin/python -m pip install --quiet --upgrade pip
+  .venv-azcli/bin/python -m pip install --quiet "azure-cli==2.*"
+fi

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -173,6 +175,30 @@ def test_replayed_older_event_is_superseded(stack: DevStack, container: Containe
     invoke_function(dict(stack.deliverer.delivered[-1]))  # a plain duplicate of the newest event
     assert [(_health(r.url)["version"]) for r in stack.running] == [h["version"] for h in applied]
     assert _status(container, second).result == "accepted"
+
+
+def test_az_cli_upload_reaches_every_replica(stack: DevStack, container: ContainerClient, tmp_path: Path) -> None:
+    """The operator's own command, `az storage blob upload`, against Azurite reaches both replicas."""
+    az = Path(__file__).resolve().parents[2] / ".venv-azcli" / "bin" / "az"
+    assert az.exists(), "azure-cli missing: run scripts/install-test-deps.sh (python3 -m venv .venv-azcli && .venv-azcli/bin/pip install azure-cli)"
+    assert stack.azurite is not None
+    data = _config(("gpt-4", "uploaded with az"))
+    upload = tmp_path / "config.yaml"
+    upload.write_bytes(data)
+    subprocess.run(
+        [
+            str(az), "storage", "blob", "upload", "--only-show-errors", "--overwrite",
+            "--connection-string", stack.azurite.connection_string,
+            "--container-name", stack.container, "--name", "config.yaml", "--file", str(upload),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=180,
+        env={**os.environ, "AZURE_CORE_COLLECT_TELEMETRY": "false", "AZURE_CONFIG_DIR": str(tmp_path / "az")},
+    )
+    healths = _all_applied(stack, data, timeout=30)
+    assert {h["version"] for h in healths} == {_status(container, data).version}
+    assert _reply(stack, stack.running[1].url, "gpt-4") == "uploaded with az"
 
 
 def test_poll_converges_with_service_bus_down(stack: DevStack, container: ContainerClient) -> None:
