@@ -92,3 +92,9 @@ class ApplyError(GatewayError):
 
 class SourceError(GatewayError):
     """Raised when a release source cannot be read right now; callers retry with backoff."""
+
+
+def describe(exc: BaseException) -> str:
+    """One short line for a log: the exception type and the first line of its message."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]

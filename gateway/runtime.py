@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from gateway.apply.filestore import ConfigFile
 from gateway.apply.litellm_proxy import ProxyApplier, proxy_lifespan
+from gateway.cache.responses import ResponseCaches
 from gateway.identity.deployments import DeploymentIdentities
 from gateway.settings import Settings
 from gateway.sources.local_file import LocalFileSource
@@ -50,10 +51,15 @@ class GatewayRuntime:
             require_master_key=settings.master_key is None,
         )
         self.identities = DeploymentIdentities()
+        caches = ResponseCaches(settings.redis)
         self.applier = ProxyApplier(
-            env=self.env, bind_deployments=self.identities.bind, gateway_callbacks=(self.identities.hook,)
+            env=self.env,
+            bind_deployments=self.identities.bind,
+            caches=caches,
+            gateway_callbacks=(self.identities.hook,),
         )
         self.status.extras["identities"] = self.identities.describe
+        self.status.extras["cache"] = caches.status
         self.watcher = FileWatcher(
             self.file,
             self.applier,

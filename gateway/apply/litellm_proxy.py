@@ -30,6 +30,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.cache.responses import ResponseCaches
 from gateway.errors import ApplyError
 from gateway.release import Release
 from gateway.validation import envrefs
@@ -52,8 +53,6 @@ _CALLBACK_LISTS = (
 
 #: Turns deployments (env already resolved) into what the Router gets; identities are bound here.
 DeploymentBinder = Callable[[list[dict[str, Any]], dict[str, Any]], list[dict[str, Any]]]
-#: Builds the response cache from ``litellm_settings.cache_params``.
-CacheFactory = Callable[[dict[str, Any]], Any]
 
 
 @dataclass(frozen=True)
@@ -85,14 +84,6 @@ class _Plan:
     warnings: list[str] = field(default_factory=list)
 
 
-def _default_cache_factory(cache_params: dict[str, Any]) -> Any:
-    from litellm.caching.caching import Cache
-
-    params = dict(cache_params)
-    params.setdefault("type", "local")
-    return Cache(**params)
-
-
 def _identity_binder(model_list: list[dict[str, Any]], _litellm_settings: dict[str, Any]) -> list[dict[str, Any]]:
     return model_list
 
@@ -105,12 +96,12 @@ class ProxyApplier:
         *,
         env: Mapping[str, str],
         bind_deployments: DeploymentBinder = _identity_binder,
-        cache_factory: CacheFactory = _default_cache_factory,
+        caches: ResponseCaches | None = None,
         gateway_callbacks: tuple[Any, ...] = (),
     ) -> None:
         self._env = env
         self._bind = bind_deployments
-        self._cache_factory = cache_factory
+        self._caches = caches or ResponseCaches()
         self._gateway_callbacks = gateway_callbacks
         self._lock = asyncio.Lock()
         self._defaults: dict[str, Any] = {}
@@ -129,8 +120,12 @@ class ProxyApplier:
                 issues = getattr(exc, "issues", ())  # identity binding names each deployment
                 raise ApplyError(release.version, f"{type(exc).__name__}: {exc}", issues) from exc
             prepared = time.perf_counter()
+            await self._caches.activate(plan.cache)
+            old_cache = self._current_cache()
             flushed = self._commit(plan, release)
             done = time.perf_counter()
+            if old_cache is not plan.cache:
+                await self._caches.retire(old_cache, keep=plan.cache)
         result = ApplyResult(
             version=release.version,
             sha256=release.sha256,
@@ -171,7 +166,10 @@ class ProxyApplier:
             params = dict(litellm_settings.get("cache_params") or {})
             cache_key = json.dumps(params, sort_keys=True, default=str)
             same_cache = cache_key == self._cache_key and fingerprint == self._fingerprint
-            cache = litellm.cache if same_cache and litellm.cache is not None else self._cache_factory(params)
+            if same_cache and litellm.cache is not None:
+                cache = litellm.cache
+            else:
+                cache = self._caches.build(params, fingerprint, reuse=litellm.cache)
 
         router_settings = resolved.get("router_settings") or {}
         known = router_setting_names()
@@ -199,6 +197,12 @@ class ProxyApplier:
         )
 
     # -- commit: event loop, no awaits ---------------------------------------------------
+
+    @staticmethod
+    def _current_cache() -> Any:
+        import litellm
+
+        return litellm.cache
 
     def _commit(self, plan: _Plan, release: Release) -> bool:
         import litellm

@@ -138,13 +138,15 @@ class EntraTokenCredentialProvider(CredentialProvider):
         if not self.needs_refresh():
             return False
         get_token = self._credential.get_token
-        if inspect.iscoroutinefunction(get_token):
-            result = await asyncio.wait_for(get_token(self.scope), self.fetch_timeout_s)
-        else:
-            # sync azure-identity credentials do HTTP (IMDS): keep it off the event loop
-            result = await asyncio.wait_for(asyncio.to_thread(get_token, self.scope), self.fetch_timeout_s)
-            if inspect.isawaitable(result):
-                result = await asyncio.wait_for(result, self.fetch_timeout_s)
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
+        async with asyncio.timeout(self.fetch_timeout_s):
+            if inspect.iscoroutinefunction(get_token):
+                result = await get_token(self.scope)
+            else:
+                # sync azure-identity credentials do HTTP (IMDS): keep it off the event loop
+                result = await asyncio.to_thread(get_token, self.scope)
+                if inspect.isawaitable(result):
+                    result = await result
         self._store(result)
         return True
 

@@ -194,7 +194,8 @@ class FailoverCache(BaseCache):
     async def _close_clients(self, aclient: aredis.Redis | None, sclient: redis.Redis | None) -> None:
         if aclient is not None:
             try:
-                await asyncio.wait_for(aclient.aclose(), 2.0)
+                async with asyncio.timeout(2.0):
+                    await aclient.aclose()
             except asyncio.CancelledError:
                 raise
             except BaseException:  # noqa: BLE001
@@ -258,10 +259,14 @@ class FailoverCache(BaseCache):
         if task is not None and not task.done():
             task.cancel()
             if self._loop is asyncio.get_running_loop():
-                try:
-                    await task
-                except BaseException:  # noqa: BLE001 - CancelledError (or a probe bug): both end here
-                    pass
+                # bounded: never let a stuck probe hang a config apply or shutdown
+                for _ in range(3):
+                    await asyncio.wait({task}, timeout=1.0)
+                    if task.done():
+                        break
+                    task.cancel()
+                if task.done() and not task.cancelled():
+                    task.exception()  # retrieve it, so asyncio does not log "never retrieved"
         self._set_memory_quietly()
         aclient, self._aclient = self._aclient, None
         sclient, self._sclient = self._sclient, None
@@ -445,7 +450,7 @@ class FailoverCache(BaseCache):
     async def _probe_loop(self) -> None:
         assert self._wake is not None
         stalled_in_a_row = 0
-        while True:
+        while not self._stopped:
             woken = False
             try:
                 generation = self._generation
@@ -470,9 +475,12 @@ class FailoverCache(BaseCache):
             interval = self.probe_interval if self._backend == BACKEND_REDIS else self.recovery_interval
             self._wake.clear()
             try:
-                await asyncio.wait_for(self._wake.wait(), interval)
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow the cancellation
+                # from stop() when the event is set at the same moment
+                async with asyncio.timeout(interval):
+                    await self._wake.wait()
                 woken = True  # an operation failed or stalled
-            except (asyncio.TimeoutError, TimeoutError):
+            except TimeoutError:
                 pass
             if self._pool_dirty:
                 await self._drop_connections()
@@ -503,7 +511,8 @@ class FailoverCache(BaseCache):
                 # a pooled connection from before a Redis restart fails once: retry on a fresh one
                 if attempt == 0 and retry_fresh and not isinstance(exc, redis.exceptions.AuthenticationError):
                     try:
-                        await asyncio.wait_for(client.connection_pool.disconnect(), self.op_timeout)
+                        async with asyncio.timeout(self.op_timeout):
+                            await client.connection_pool.disconnect()
                     except Exception:  # noqa: BLE001
                         pass
                     continue

@@ -169,7 +169,8 @@ class DevStack:
             self.emulator.stop()
             self.emulator = None
 
-    def function_env(self) -> dict[str, str]:
+    def _azure_env(self) -> dict[str, str]:
+        """What both the Function and the replicas need to reach the local Blob Storage and bus."""
         assert self.azurite is not None
         env = {
             "BLOB_AUTH_TYPE": "CONNECTION_STRING",
@@ -181,6 +182,9 @@ class DevStack:
         if self.emulator is not None:
             env["SERVICEBUS_CONNECTION_STRING"] = self.emulator.connection_string
         return env
+
+    def function_env(self) -> dict[str, str]:
+        return self._azure_env()
 
     def start_function(self) -> None:
         """The Function's code, fed by the local Event Grid deliverer, in this process."""
@@ -212,12 +216,8 @@ class DevStack:
         )
 
     def replica_env(self, index: int, port: int) -> dict[str, str]:
-        assert self.azurite is not None
         env = {
-            "BLOB_AUTH_TYPE": "CONNECTION_STRING",
-            "BLOB_CONNECTION_STRING": self.azurite.connection_string,
-            "BLOB_DOC_CONTAINER": self.container,
-            "BLOB_CONFIG_NAME": self.config_blob,
+            **self._azure_env(),
             "LITELLM_YAML_REFRESH_INTERVAL": str(self.refresh_interval),
             "LITELLM_YAML_STORAGE_PATH": str(self.state_dir / f"replica-{index}" / "config.yaml"),
             "LITELLM_PORT": str(port),
@@ -226,7 +226,6 @@ class DevStack:
             "GATEWAY_CONFIG_SOURCE": "blob",
         }
         if self.emulator is not None:
-            env["SERVICEBUS_CONNECTION_STRING"] = self.emulator.connection_string
             env["SERVICEBUS_SUBSCRIPTION"] = f"replica-{index}"
         if self.redis_port is not None:
             env.update({"REDIS_HOST": "127.0.0.1", "REDIS_PORT": str(self.redis_port), "REDIS_AUTH_TYPE": "NONE"})

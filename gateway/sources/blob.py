@@ -17,7 +17,7 @@ from typing import Any
 
 from gateway import protocol
 from gateway.backoff import Backoff
-from gateway.errors import IntegrityError, SourceError
+from gateway.errors import IntegrityError, SourceError, describe
 from gateway.release import Release, is_newer, sha256_hex
 from gateway.sync import Outcome, SyncLoop
 
@@ -49,7 +49,7 @@ class BlobSource:
             try:
                 await self.poll_once()
             except Exception as exc:  # noqa: BLE001 - the safety net must keep polling
-                log.warning("blob poll failed (will retry in %.0fs): %s", self._interval, _reason(exc))
+                log.warning("blob poll failed (will retry in %.0fs): %s", self._interval, describe(exc))
 
     async def startup(self) -> None:
         """Block until a valid config is written, retrying with capped exponential backoff and jitter."""
@@ -61,7 +61,7 @@ class BlobSource:
                     return
                 reason = f"no usable config yet ({outcome.value if outcome else 'nothing found'})"
             except Exception as exc:  # noqa: BLE001 - every failure is logged and retried
-                reason = _reason(exc)
+                reason = describe(exc)
             delay = backoff.next_delay()
             log.error("startup: cannot get a valid config from %s: %s; retrying in %.1fs", self.origin, reason, delay)
             await asyncio.sleep(delay)
@@ -145,8 +145,3 @@ def verified_release(data: bytes, version: str, sha256: str, origin: str) -> Rel
     if actual != sha256:
         raise IntegrityError(version, sha256, actual)
     return Release(version=version, data=data, sha256=actual, origin=origin)
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]

@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from gateway.backoff import Backoff
-from gateway.errors import IntegrityError
+from gateway.errors import IntegrityError, describe
 from gateway.protocol import ReleaseNotice
 from gateway.release import sha256_hex
 from gateway.sources.blob import verified_release
@@ -67,7 +67,7 @@ class ServiceBusSource:
             except Exception as exc:  # noqa: BLE001 - reconnect forever; serving is never blocked by the bus
                 self.connected.clear()
                 delay = backoff.next_delay()
-                log.warning("service bus %s: %s; reconnecting in %.1fs", self.origin, _reason(exc), delay)
+                log.warning("service bus %s: %s; reconnecting in %.1fs", self.origin, describe(exc), delay)
                 await asyncio.sleep(delay)
 
     async def _receive_forever(self, backoff: Backoff) -> None:
@@ -100,7 +100,7 @@ class ServiceBusSource:
         try:
             outcome = await self._offer(notice)
         except Exception as exc:  # noqa: BLE001 - anything transient: let the broker redeliver
-            log.warning("service bus %s: release %s not applied yet (%s); abandoning for redelivery", self.origin, notice.version, _reason(exc))
+            log.warning("service bus %s: release %s not applied yet (%s); abandoning for redelivery", self.origin, notice.version, describe(exc))
             await receiver.abandon_message(message)
             self._count("abandoned")
             return
@@ -160,8 +160,3 @@ async def ensure_replica_subscription(admin_factory: Callable[[], Any], topic: s
             log.info("created per-replica subscription %s/%s (auto-delete after %d idle minutes)", topic, name, idle_minutes)
         except ResourceExistsError:
             pass
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
