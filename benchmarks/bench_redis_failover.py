@@ -21,7 +21,6 @@ import os
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -59,9 +58,24 @@ class RedisProc:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--daemonize", "no", "--dir", self.workdir],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+                "--dir",
+                self.workdir,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
         )
         for _ in range(250):
             try:
@@ -132,8 +146,9 @@ async def ask(cache: Cache, prompt: str, answer: str, timeout: float) -> float:
     litellm.cache = cache
     t0 = time.perf_counter()
     await asyncio.wait_for(
-        litellm.acompletion(model="openai/x", messages=[{"role": "user", "content": prompt}], mock_response=answer,
-                            caching=True),
+        litellm.acompletion(
+            model="openai/x", messages=[{"role": "user", "content": prompt}], mock_response=answer, caching=True
+        ),
         timeout,
     )
     return time.perf_counter() - t0
@@ -249,7 +264,7 @@ def pct(values: list[float], q: float) -> float:
 def fmt_lat(values: list[float]) -> str:
     if not values:
         return "-"
-    return f"{pct(values, .5) * 1000:.1f} / {pct(values, .99) * 1000:.0f} / {max(values) * 1000:.0f} ms"
+    return f"{pct(values, 0.5) * 1000:.1f} / {pct(values, 0.99) * 1000:.0f} / {max(values) * 1000:.0f} ms"
 
 
 async def main() -> None:
@@ -261,8 +276,12 @@ async def main() -> None:
     parser.add_argument("--outage", type=float, default=4.0, help="seconds Redis stays down")
     parser.add_argument("--resume-cap", type=float, default=30.0, help="max seconds to wait for the shared cache")
     parser.add_argument("--request-timeout", type=float, default=30.0)
-    parser.add_argument("--scenario", choices=("kill", "hang"), default="kill",
-                        help="kill: SIGKILL then restart on the same port; hang: SIGSTOP then SIGCONT (+FLUSHALL)")
+    parser.add_argument(
+        "--scenario",
+        choices=("kill", "hang"),
+        default="kill",
+        help="kill: SIGKILL then restart on the same port; hang: SIGSTOP then SIGCONT (+FLUSHALL)",
+    )
     args = parser.parse_args()
     if shutil.which("redis-server") is None:
         sys.exit("redis-server not found: apt-get update && apt-get install -y redis-server")
@@ -292,17 +311,26 @@ async def main() -> None:
     rows = [
         ("startup, Redis down: build cache", [f"{r.startup_build_s:.3f} s" for r in results.values()]),
         ("startup, Redis down: build + 1st request", [f"{r.startup_s:.3f} s" for r in results.values()]),
-        ("requests, whole run (%d workers)" % args.concurrency, [str(r.requests) for r in results.values()]),
+        (f"requests, whole run ({args.concurrency} workers)", [str(r.requests) for r in results.values()]),
         ("failed requests", [str(r.failures) for r in results.values()]),
         ("latency normal  p50/p99/max", [fmt_lat(r.phases["normal"]) for r in results.values()]),
         (f"latency outage ({args.outage:.0f}s) p50/p99/max", [fmt_lat(r.phases["outage"]) for r in results.values()]),
         ("latency after restart p50/p99/max", [fmt_lat(r.phases["after"]) for r in results.values()]),
         ("requests during outage", [str(len(r.phases["outage"])) for r in results.values()]),
-        (f"time to fall back after {'SIGSTOP' if args.scenario == 'hang' else 'SIGKILL'}",
-         [f"{r.fallback_s:.3f} s" if r.fallback_s is not None else f"> {args.outage:.0f} s" for r in results.values()]),
-        (f"time to resume shared cache after {'SIGCONT' if args.scenario == 'hang' else 'restart'}",
-         [f"{r.resume_s:.2f} s" if r.resume_s is not None else f"> {args.resume_cap:.0f} s (not resumed)"
-          for r in results.values()]),
+        (
+            f"time to fall back after {'SIGSTOP' if args.scenario == 'hang' else 'SIGKILL'}",
+            [
+                f"{r.fallback_s:.3f} s" if r.fallback_s is not None else f"> {args.outage:.0f} s"
+                for r in results.values()
+            ],
+        ),
+        (
+            f"time to resume shared cache after {'SIGCONT' if args.scenario == 'hang' else 'restart'}",
+            [
+                f"{r.resume_s:.2f} s" if r.resume_s is not None else f"> {args.resume_cap:.0f} s (not resumed)"
+                for r in results.values()
+            ],
+        ),
     ]
     width = max(len(r[0]) for r in rows) + 2
     colw = [max(len(n), *(len(r[1][i]) for r in rows)) + 2 for i, n in enumerate(names)]
@@ -313,7 +341,9 @@ async def main() -> None:
         print(label.ljust(width) + "".join(v.ljust(colw[i]) for i, v in enumerate(values)))
     from importlib.metadata import version
 
-    print(f"\n(scenario {args.scenario}; total {time.monotonic() - t_all:.0f} s; litellm {version('litellm')}, redis-py {version('redis')})")
+    print(
+        f"\n(scenario {args.scenario}; total {time.monotonic() - t_all:.0f} s; litellm {version('litellm')}, redis-py {version('redis')})"
+    )
     shutil.rmtree(workdir, ignore_errors=True)
 
 

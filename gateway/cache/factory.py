@@ -30,7 +30,15 @@ _CONNECTION_KEYS = frozenset(
 )
 # litellm.Cache arguments that matter for a response cache whatever its backend
 _CACHE_LEVEL_KEYS = frozenset(
-    {"mode", "namespace", "ttl", "default_in_memory_ttl", "default_in_redis_ttl", "supported_call_types", "max_messages"}
+    {
+        "mode",
+        "namespace",
+        "ttl",
+        "default_in_memory_ttl",
+        "default_in_redis_ttl",
+        "supported_call_types",
+        "max_messages",
+    }
 )
 # cache types we do not wrap: handed to litellm.Cache unchanged
 _PASSTHROUGH_TYPES = frozenset(

@@ -67,7 +67,7 @@ class _LoopStalled(Exception):
 
 
 def _utcnow_iso() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds")
 
 
 def _decode(raw: bytes | str | None) -> Any:
@@ -120,7 +120,9 @@ class FailoverCache(BaseCache):
         self.conn = conn
         self.socket_timeout = socket_timeout
         self.connect_timeout = (
-            connect_timeout if connect_timeout is not None else (max(socket_timeout, 0.5) if conn.ssl else socket_timeout)
+            connect_timeout
+            if connect_timeout is not None
+            else (max(socket_timeout, 0.5) if conn.ssl else socket_timeout)
         )
         self.op_timeout = op_timeout if op_timeout is not None else self.connect_timeout + socket_timeout
         self.probe_interval = probe_interval
@@ -528,7 +530,9 @@ class FailoverCache(BaseCache):
             except Exception as exc:  # noqa: BLE001
                 if self._token_provider.token is None or time.time() >= self._token_provider.expires_on:
                     return False, f"Entra ID token unavailable: {self._describe(exc)}"
-                logger.warning("Redis Entra ID token refresh failed (current token still valid): %s", self._describe(exc))
+                logger.warning(
+                    "Redis Entra ID token refresh failed (current token still valid): %s", self._describe(exc)
+                )
                 refreshed = False
             if refreshed and self._backend == BACKEND_REDIS and self._aclient is not None:
                 self._rotate_clients()
@@ -620,7 +624,9 @@ class FailoverCache(BaseCache):
             except Exception as exc:  # noqa: BLE001
                 self._op_failed(exc, gen, "MGET")
             else:
-                return [_decode(r) if r is not None else self.memory.get_cache(k) for k, r in zip(keys, raws)]
+                return [
+                    _decode(r) if r is not None else self.memory.get_cache(k) for k, r in zip(keys, raws, strict=False)
+                ]
         return [self.memory.get_cache(k) for k in keys]
 
     async def async_set_cache(self, key: str, value: Any, **kwargs: Any) -> None:

@@ -8,7 +8,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import pytest  # noqa: E402
 
-from redis_server_support import RedisServer, redis_server_binary  # noqa: E402
+from tests.cache.redis_server_support import RedisServer, redis_server_binary  # noqa: E402
 
 
 @pytest.fixture
@@ -52,7 +52,7 @@ def fresh_litellm_cache():
 @pytest.fixture(scope="session", autouse=True)
 def _litellm_warmed_up():
     """Pay litellm's one-off first-request cost before any timed test."""
-    from cache_test_helpers import warm_up_litellm
+    from tests.cache.cache_test_helpers import warm_up_litellm
 
     warm_up_litellm()
 

@@ -11,7 +11,6 @@ import time
 import pytest
 import redis
 from azure.core.credentials import AccessToken
-from cache_test_helpers import ask, content, wait_backend, wait_for
 
 from gateway.cache import (
     REDIS_ENTRA_SCOPE,
@@ -24,6 +23,7 @@ from gateway.cache import (
     stop_response_cache,
 )
 from gateway.cache.credentials import object_id_from_token
+from tests.cache.cache_test_helpers import ask, content, wait_backend, wait_for
 
 pytestmark = pytest.mark.usefixtures("fresh_litellm_cache")
 
@@ -97,7 +97,9 @@ async def test_provider_refreshes_before_expiry():
             self.issued += 1
             return AccessToken(f"t{self.issued}", int(now[0] + 3600))
 
-    provider = EntraTokenCredentialProvider(ClockedCredential(), username="u", refresh_margin_s=300, clock=lambda: now[0])
+    provider = EntraTokenCredentialProvider(
+        ClockedCredential(), username="u", refresh_margin_s=300, clock=lambda: now[0]
+    )
     await provider.refresh_if_needed()
     assert provider.token == "t1"
     now[0] += 3600 - 301
@@ -149,7 +151,9 @@ async def test_password_auth_against_real_redis(redis_factory, caplog):
     caplog.set_level(logging.DEBUG, logger="gateway.cache")
     password = "pw-Zx81-very-secret"
     server = redis_factory(requirepass=password)
-    cache = build_response_cache(RedisConnection("127.0.0.1", server.port, auth="PASSWORD", password=password), {}, **FAST)
+    cache = build_response_cache(
+        RedisConnection("127.0.0.1", server.port, auth="PASSWORD", password=password), {}, **FAST
+    )
     await start_response_cache(cache)
     try:
         await wait_backend(cache, "redis")

@@ -5,10 +5,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from cache_test_helpers import ask, cache_hit, content
 from litellm.caching.caching import Cache
 from litellm.caching.in_memory_cache import InMemoryCache
-from redis_server_support import free_port
 
 from gateway.cache import (
     FailoverCache,
@@ -18,6 +16,8 @@ from gateway.cache import (
     start_response_cache,
     stop_response_cache,
 )
+from tests.cache.cache_test_helpers import ask, cache_hit, content
+from tests.cache.redis_server_support import free_port
 
 pytestmark = pytest.mark.usefixtures("fresh_litellm_cache")
 

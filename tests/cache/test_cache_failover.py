@@ -7,8 +7,6 @@ import logging
 import time
 
 import pytest
-from cache_test_helpers import ask, cache_hit, content, wait_backend, wait_for
-from redis_server_support import free_port
 
 from gateway.cache import (
     FailoverCache,
@@ -18,6 +16,8 @@ from gateway.cache import (
     start_response_cache,
     stop_response_cache,
 )
+from tests.cache.cache_test_helpers import ask, cache_hit, content, wait_backend, wait_for
+from tests.cache.redis_server_support import free_port
 
 pytestmark = pytest.mark.usefixtures("fresh_litellm_cache")
 
@@ -215,7 +215,10 @@ async def test_router_with_mock_deployments_uses_failover_cache(redis_server, ca
     litellm.cache = cache
     router = litellm.Router(
         model_list=[
-            {"model_name": "gpt-test", "litellm_params": {"model": "openai/x", "api_key": "sk-none", "mock_response": "routed"}}
+            {
+                "model_name": "gpt-test",
+                "litellm_params": {"model": "openai/x", "api_key": "sk-none", "mock_response": "routed"},
+            }
         ],
         cache_responses=True,
     )
