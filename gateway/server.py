@@ -48,6 +48,8 @@ class GatewayApp:
                     503,
                     {"error": {"message": "gateway not ready: no valid config applied yet", "type": "service_unavailable", "code": "503"}},
                 )
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1013})  # try again later
             return
         await self._litellm(scope, receive, send)
 

@@ -121,7 +121,7 @@ class Settings:
         ``local_config`` (``serve --config FILE``) selects the local file source,
         in which case the BLOB_* variables are not required.
         """
-        r = _Reader(env)
+        r = EnvReader(env)
         source_name = r.choice("GATEWAY_CONFIG_SOURCE", ("blob", "file"), "file" if local_config else "blob")
         if local_config is None and source_name == "file":
             path = r.text("GATEWAY_CONFIG_FILE")
@@ -146,7 +146,7 @@ class Settings:
             host=r.text("LITELLM_HOST") or "0.0.0.0",
             port=int(r.number("LITELLM_PORT", 8000, minimum=1, maximum=65535, integer=True)),
             workers=int(r.number("GATEWAY_WORKERS", 1, minimum=1, maximum=64, integer=True)),
-            master_key=r.secret("LITELLM_MASTER_KEY"),
+            master_key=_master_key(r),
             tenant_id=r.guid("AZURE_TENANT_ID"),
             mi_client_ids={
                 name: value
@@ -163,7 +163,19 @@ class Settings:
         return settings
 
 
-def _blob(r: "_Reader", *, required: bool) -> BlobSettings | None:
+#: Shorter keys, and the ones LiteLLM's docs publish, are refused (LiteLLM's own boot check refuses the latter).
+MIN_MASTER_KEY_LENGTH = 16
+PUBLIC_MASTER_KEYS = frozenset({"sk-1234", "sk-12345", "sk-123456789"})
+
+
+def _master_key(r: "EnvReader") -> Secret | None:
+    key = r.secret("LITELLM_MASTER_KEY")
+    if key is not None and (len(key.reveal()) < MIN_MASTER_KEY_LENGTH or key.reveal() in PUBLIC_MASTER_KEYS):
+        r.problem("LITELLM_MASTER_KEY", f"too weak: use at least {MIN_MASTER_KEY_LENGTH} random characters, e.g. sk-$(openssl rand -hex 24)")
+    return key
+
+
+def _blob(r: "EnvReader", *, required: bool) -> BlobSettings | None:
     present = any(r.text(n) for n in ("BLOB_ACCOUNT_URL", "BLOB_CONNECTION_STRING"))
     if not required and not present:
         return None
@@ -186,7 +198,7 @@ def _blob(r: "_Reader", *, required: bool) -> BlobSettings | None:
     )
 
 
-def _servicebus(r: "_Reader") -> ServiceBusSettings | None:
+def _servicebus(r: "EnvReader") -> ServiceBusSettings | None:
     namespace = r.text("SERVICEBUS_FULLY_QUALIFIED_NAMESPACE")
     conn = r.secret("SERVICEBUS_CONNECTION_STRING")
     if namespace is None and conn is None:
@@ -206,7 +218,7 @@ def _servicebus(r: "_Reader") -> ServiceBusSettings | None:
     )
 
 
-def _redis(r: "_Reader") -> RedisSettings | None:
+def _redis(r: "EnvReader") -> RedisSettings | None:
     host = r.text("REDIS_HOST")
     if host is None:
         return None
@@ -231,7 +243,7 @@ def _redis(r: "_Reader") -> RedisSettings | None:
     )
 
 
-def _databricks(r: "_Reader") -> DatabricksSettings | None:
+def _databricks(r: "EnvReader") -> DatabricksSettings | None:
     client_id = r.text("DATABRICKS_CLIENT_ID")
     secret = r.secret("DATABRICKS_CLIENT_SECRET")
     tenant = r.guid("DATABRICKS_TENANT_ID")
@@ -246,7 +258,7 @@ def _databricks(r: "_Reader") -> DatabricksSettings | None:
     return DatabricksSettings(client_id=client_id, client_secret=secret, tenant_id=tenant)
 
 
-class _Reader:
+class EnvReader:
     """Reads typed values from a mapping, recording problems instead of raising on the first."""
 
     def __init__(self, env: Mapping[str, str]) -> None:

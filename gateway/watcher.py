@@ -90,9 +90,13 @@ class FileWatcher:
         if not report.valid or report.config is None:
             self._reject(release, report.errors, "validate")
             return None
-        try:
-            if not self.first_applied.is_set() and self._before_first_apply is not None:
+        if not self.first_applied.is_set() and self._before_first_apply is not None:
+            try:
                 await self._before_first_apply(report.config)
+            except Exception as exc:  # noqa: BLE001 - e.g. LiteLLM's boot check refusing the master key
+                self._reject(release, [ConfigIssue("", f"the LiteLLM proxy did not start: {exc}")], "startup")
+                return None
+        try:
             result = await self._applier.apply(release, report.config)
         except ApplyError as exc:
             self._reject(release, exc.issues, "apply")

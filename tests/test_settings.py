@@ -31,6 +31,7 @@ def test_every_problem_is_reported_at_once() -> None:
         "EASTUS_MI_CLIENT_ID": "not-a-guid",
         "REDIS_HOST": "redis.local",
         "DATABRICKS_CLIENT_SECRET": "s",
+        "LITELLM_MASTER_KEY": "sk-1234",
     }
     with pytest.raises(SettingsError) as info:
         Settings.from_env(env)
@@ -43,6 +44,7 @@ def test_every_problem_is_reported_at_once() -> None:
         "EASTUS_MI_CLIENT_ID",
         "REDIS_AUTH_TYPE",
         "DATABRICKS_CLIENT_ID",
+        "LITELLM_MASTER_KEY",
     }
     assert "BLOB_ACCOUNT_URL" in str(info.value) and "LITELLM_PORT: must be between 1 and 65535" in str(info.value)
 

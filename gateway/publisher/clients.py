@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from gateway.settings import DEFAULT_MAX_CONFIG_BYTES, Secret, _Reader
+from gateway.settings import DEFAULT_MAX_CONFIG_BYTES, Secret, EnvReader
 from gateway.validation import ValidationOptions
 
 _LOG = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ class PublisherSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "PublisherSettings":
         """Parse and check; raise one ``SettingsError`` naming every missing or malformed variable."""
-        r = _Reader(env)
+        r = EnvReader(env)
         default_client_id = r.guid("AZURE_CLIENT_ID")
 
         blob_conn = r.secret("BLOB_CONNECTION_STRING")

@@ -22,13 +22,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from gateway.errors import ConfigIssue, ConfigRejected
-from gateway.settings import DEFAULT_MAX_CONFIG_BYTES
+from gateway.settings import DEFAULT_MAX_CONFIG_BYTES, MIN_MASTER_KEY_LENGTH, PUBLIC_MASTER_KEYS
 from gateway.validation import envrefs, secrets, semantics, structure
 from gateway.validation.loader import LoadError, load_yaml
 
 Mode = Literal["replica", "publisher"]
-_PUBLIC_MASTER_KEYS = frozenset({"sk-1234", "sk-12345", "sk-123456789"})
-MIN_MASTER_KEY_LENGTH = 16
 
 
 @dataclass(frozen=True)
@@ -126,7 +124,7 @@ def _check_master_key(config: dict, env: Mapping[str, str]) -> list[ConfigIssue]
     path = "general_settings.master_key"
     if not key:
         return [ConfigIssue(path, "no master key: set LITELLM_MASTER_KEY or general_settings.master_key: os.environ/NAME")]
-    if key in _PUBLIC_MASTER_KEYS or len(key) < MIN_MASTER_KEY_LENGTH:
+    if key in PUBLIC_MASTER_KEYS or len(key) < MIN_MASTER_KEY_LENGTH:
         return [ConfigIssue(path, f"master key from {origin} is weak: use at least {MIN_MASTER_KEY_LENGTH} random characters")]
     return []
 
