@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import statistics
 import subprocess
 import sys
 import time
@@ -125,7 +124,3 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
         self._log.close()
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values) if values else float("nan")

@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from gateway.errors import SettingsError
 from gateway.settings import Secret, Settings
@@ -147,7 +148,7 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _uvicorn_config(app: object, settings: Settings) -> "uvicorn.Config":
+def _uvicorn_config(app: object, settings: Settings) -> Any:
     import uvicorn
 
     return uvicorn.Config(
