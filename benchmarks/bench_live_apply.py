@@ -135,8 +135,8 @@ async def stall_benchmark(sizes: list[int]) -> None:
     del litellm
 
 
-async def versus_litellm(seconds: float, concurrency: int, workdir: Path) -> None:
-    """Plain LiteLLM and the gateway on the same mock config, in A B B A order to cancel drift."""
+async def versus_litellm(seconds: float, concurrency: int, workdir: Path, rounds: int = 1) -> None:
+    """Plain LiteLLM and the gateway on the same mock config, in A B B A order (repeated) to cancel drift."""
     config = workdir / "same.yaml"
     config.write_bytes(mock_config("same answer"))
     servers = {
@@ -149,7 +149,7 @@ async def versus_litellm(seconds: float, concurrency: int, workdir: Path) -> Non
             {"LITELLM_YAML_STORAGE_PATH": str(workdir / "applied-same.yaml"), "GATEWAY_LOG_LEVEL": "WARNING"},
         ),
     }
-    order = ["plain litellm --config", "genai-gateway serve --config", "genai-gateway serve --config", "plain litellm --config"]
+    order = ["plain litellm --config", "genai-gateway serve --config", "genai-gateway serve --config", "plain litellm --config"] * rounds
     runs: dict[str, list[tuple[LoadResult, float, float]]] = {name: [] for name in servers}
     for i, label in enumerate(order):
         args, env = servers[label]
@@ -171,7 +171,7 @@ async def versus_litellm(seconds: float, concurrency: int, workdir: Path) -> Non
     our_rps = sum(r.rps for r, _, _ in ours) / len(ours)
     base_rss = max(rss for _, rss, _ in base)
     our_rss = max(rss for _, rss, _ in ours)
-    print(f"\nthroughput ratio gateway/litellm (mean of 2 runs each): {our_rps / base_rps:.3f}  (goal >= 0.95)")
+    print(f"\nthroughput ratio gateway/litellm (mean of {len(ours)} runs each): {our_rps / base_rps:.3f}  (goal >= 0.95)")
     print(f"extra peak memory (max of runs): {our_rss - base_rss:+.1f} MB  (goal <= +30 MB)")
 
 
@@ -181,6 +181,7 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--sizes", default="10,100,300")
     parser.add_argument("--only", choices=("swaps", "stall", "versus"), default=None)
+    parser.add_argument("--rounds", type=int, default=1, help="versus: repeat the A B B A sequence")
     args = parser.parse_args()
     print(f"# bench_live_apply  ({time.strftime('%Y-%m-%d %H:%M:%S')}, {os.cpu_count()} cores)")
     with tempfile.TemporaryDirectory() as tmp:
@@ -188,7 +189,7 @@ async def main() -> None:
         if args.only in (None, "swaps"):
             await swaps_benchmark(args.seconds, args.concurrency, workdir)
         if args.only in (None, "versus"):
-            await versus_litellm(args.seconds, args.concurrency, workdir)
+            await versus_litellm(args.seconds, args.concurrency, workdir, args.rounds)
         if args.only in (None, "stall"):
             await stall_benchmark([int(s) for s in args.sizes.split(",")])
 

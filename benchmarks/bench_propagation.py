@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import random
 import statistics
 import sys
 import tempfile
@@ -105,7 +106,11 @@ def run(uploads: int, replicas: int, push: bool, interval: float, workdir: Path)
         assert stack.azurite is not None
         container = ContainerClient.from_connection_string(stack.azurite.connection_string, stack.container)
         time.sleep(3 if push else 0)  # let the Function import LiteLLM, as a warm worker would have
+        rng = random.Random(7)
         for i in range(uploads):
+            if not push:
+                # Uploads land at a random moment of the replicas' poll cycle, as real ones do.
+                time.sleep(rng.uniform(0, interval))
             data = _config(i)
             digest = hashlib.sha256(data).hexdigest()
             result = container.get_blob_client("config.yaml").upload_blob(data, overwrite=True)
@@ -137,11 +142,12 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, default=3)
     parser.add_argument("--poll-uploads", type=int, default=6)
     parser.add_argument("--poll-interval", type=float, default=60.0)
+    parser.add_argument("--skip-push", action="store_true", help="only the poll-only comparison")
     args = parser.parse_args()
     _instrument()
     print(f"# bench_propagation ({time.strftime('%Y-%m-%d %H:%M:%S')}): {args.replicas} replicas")
     with tempfile.TemporaryDirectory() as tmp:
-        push = run(args.uploads, args.replicas, True, args.poll_interval, Path(tmp))
+        push = {"total": [float("nan")]} if args.skip_push else run(args.uploads, args.replicas, True, args.poll_interval, Path(tmp))
         poll = run(args.poll_uploads, args.replicas, False, args.poll_interval, Path(tmp))
     print(f"\n{'stage (seconds)':<40} {'n':>4} {'p50':>8} {'p99':>8} {'max':>8}")
     for name, values in push.items():

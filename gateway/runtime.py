@@ -56,7 +56,7 @@ class GatewayRuntime:
             env=self.env,
             bind_deployments=self.identities.bind,
             caches=caches,
-            gateway_callbacks=(self.identities.hook,),
+            gateway_callbacks=self.identities.callbacks,
         )
         self.status.extras["identities"] = self.identities.describe
         self.status.extras["cache"] = caches.status

@@ -97,7 +97,7 @@ class ProxyApplier:
         env: Mapping[str, str],
         bind_deployments: DeploymentBinder = _identity_binder,
         caches: ResponseCaches | None = None,
-        gateway_callbacks: tuple[Any, ...] = (),
+        gateway_callbacks: Callable[[], tuple[Any, ...]] = tuple,
     ) -> None:
         self._env = env
         self._bind = bind_deployments
@@ -107,6 +107,7 @@ class ProxyApplier:
         self._defaults: dict[str, Any] = {}
         self._settings_keys: set[str] = set()
         self._user_callback_ids: set[int] = set()
+        self._gateway_installed: tuple[Any, ...] = ()
         self._fingerprint: str | None = None
         self._cache_key: str | None = None
 
@@ -274,14 +275,21 @@ class ProxyApplier:
         ):
             for callback in settings.get(key) or []:
                 add(get_instance_fn(value=callback) if isinstance(callback, str) and "." in callback else callback)
-        for callback in self._gateway_callbacks:
-            if callback not in litellm.callbacks:
+        # The gateway's own hooks are installed only while a deployment needs them: any CustomLogger in
+        # litellm.callbacks makes LiteLLM build its logging payload on every request.
+        wanted = self._gateway_callbacks()
+        for callback in self._gateway_installed:
+            if all(callback is not w for w in wanted):
+                litellm.callbacks[:] = [cb for cb in litellm.callbacks if cb is not callback]
+        for callback in wanted:
+            if all(callback is not cb for cb in litellm.callbacks):
                 manager.add_litellm_callback(callback)
+        self._gateway_installed = wanted
         self._user_callback_ids = {
             id(cb)
             for name in _CALLBACK_LISTS
             for cb in getattr(litellm, name)
-            if id(cb) not in before and cb not in self._gateway_callbacks
+            if id(cb) not in before and all(cb is not w for w in wanted)
         }
 
     def _apply_general_settings(self, settings: dict[str, Any]) -> None:

@@ -27,6 +27,7 @@ class DeploymentIdentities:
         self.databricks = DatabricksTokenCache()
         self.hook = DatabricksAuthHook(self.databricks)
         self.bound: tuple[DeploymentIdentity, ...] = ()
+        self.databricks_keys: frozenset[str] = frozenset()
         self.prefetch_failures: dict[str, str] = {}
 
     def bind(self, model_list: list[dict[str, Any]], litellm_settings: dict[str, Any]) -> list[dict[str, Any]]:
@@ -39,7 +40,12 @@ class DeploymentIdentities:
         for warning in bound.warnings:
             log.warning("identity: %s", warning)
         self.bound = bound.identities
+        self.databricks_keys = bound.databricks_keys
         return bound.model_list
+
+    def callbacks(self) -> tuple[Any, ...]:
+        """The LiteLLM hooks the last bound config needs: the Databricks token hook, if any deployment uses it."""
+        return (self.hook,) if self.databricks_keys else ()
 
     def describe(self) -> list[dict[str, Any]]:
         """Which identity each deployment uses, for /health/config; no secrets, no tokens."""
