@@ -150,3 +150,24 @@ async def test_failed_prepare_keeps_the_previous_router(applier: ProxyApplier) -
         await _apply(applier, _config("never", router={"routing_strategy": "nope"}))
     assert ps.llm_router is before
     assert (await _ask()).choices[0].message.content == "still here"
+
+
+async def test_databricks_hook_is_installed_only_while_needed() -> None:
+    """The Databricks token hook joins litellm.callbacks with a service-principal deployment and leaves with it."""
+    from gateway.identity.deployments import DeploymentIdentities
+
+    identities = DeploymentIdentities()
+    applier = ProxyApplier(env={}, bind_deployments=identities.bind, gateway_callbacks=identities.callbacks)
+    dbx = {
+        "model_name": "llama",
+        "litellm_params": {
+            "model": "databricks/llama",
+            "api_base": "http://127.0.0.1:9/serving-endpoints",
+            "client_id": "sp-client",
+            "client_secret": "sp-secret",
+        },
+    }
+    await _apply(applier, {"model_list": [dbx, *_config()["model_list"]]})
+    assert sum(cb is identities.hook for cb in litellm.callbacks) == 1
+    await _apply(applier, _config("no databricks"))
+    assert not any(cb is identities.hook for cb in litellm.callbacks)
