@@ -19,9 +19,6 @@ import asyncio
 import logging
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,10 +29,10 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import litellm  # noqa: E402
-import redis  # noqa: E402
 from litellm.caching.caching import Cache  # noqa: E402
 
 from gateway.cache import RedisConnection, build_response_cache, cache_status, start_response_cache, stop_response_cache  # noqa: E402
+from tests.cache.redis_server_support import RedisServer, free_port, redis_server_binary  # noqa: E402
 
 logging.basicConfig(level=logging.ERROR)
 # asyncio: litellm's RedisCache leaves its startup ping task's ConnectionError unretrieved
@@ -45,72 +42,18 @@ litellm.suppress_debug_info = True
 
 
 # --------------------------------------------------------------------------- redis-server process
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class RedisProc:
-    def __init__(self, port: int, workdir: str) -> None:
-        self.port, self.workdir, self.proc = port, workdir, None
-        self.client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=0.2, socket_connect_timeout=0.2)
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--daemonize",
-                "no",
-                "--dir",
-                self.workdir,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            stdin=subprocess.DEVNULL,
-        )
-        for _ in range(250):
-            try:
-                if self.client.ping():
-                    return
-            except redis.RedisError:
-                time.sleep(0.02)
-        raise RuntimeError("redis-server did not start")
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(5)
-
-    def pause(self) -> None:  # SIGSTOP: connections are accepted, nothing is ever answered (a hung node)
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGSTOP)
+class RedisProc(RedisServer):
+    """The tests' redis-server runner, plus what this benchmark asks of it."""
 
     def unpause(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGCONT)
-            self.client.flushall()  # empty, like a restarted node: the next key proves new writes land
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGCONT)
-            self.proc.terminate()
-            self.proc.wait(5)
-        self.client.close()
+        self.resume()
+        self.cli("FLUSHALL")  # empty, like a restarted node: the next key proves new writes land
 
     def dbsize(self) -> int:
         try:
-            return int(self.client.dbsize())
-        except redis.RedisError:
-            return -1
+            return int(self.cli("DBSIZE"))
+        except Exception:  # noqa: BLE001 - down or paused: nothing written
+            return 0
 
 
 # --------------------------------------------------------------------------- the two variants
@@ -188,7 +131,7 @@ async def _disconnect(cache: Cache) -> None:
 
 
 async def outage_run(variant: Variant, result: Result, args: argparse.Namespace, workdir: str) -> None:
-    server = RedisProc(free_port(), workdir)
+    server = RedisProc(redis_server_binary() or "redis-server", workdir=Path(workdir), port=free_port())
     server.start()
     cache = variant.build(server.port)
     await start_response_cache(cache)
