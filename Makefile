@@ -18,3 +18,5 @@ install-test:
 
 bench: install-test
 	.venv/bin/python benchmarks/bench_live_apply.py
+	.venv/bin/python benchmarks/bench_propagation.py
+	.venv/bin/python benchmarks/bench_redis_failover.py
