@@ -123,7 +123,12 @@ class ProxyApplier:
             prepared = time.perf_counter()
             await self._caches.activate(plan.cache)
             old_cache = self._current_cache()
-            flushed = self._commit(plan, release)
+            try:
+                flushed = self._commit(plan, release)
+            except ApplyError:
+                if plan.cache is not old_cache:
+                    await self._caches.retire(plan.cache, keep=old_cache)
+                raise
             done = time.perf_counter()
             if old_cache is not plan.cache:
                 await self._caches.retire(old_cache, keep=plan.cache)
@@ -209,7 +214,7 @@ class ProxyApplier:
         import litellm
         from litellm.proxy import proxy_server as ps
 
-        old_router, old_model_list = ps.llm_router, ps.llm_model_list
+        old_router, old_model_list, old_cache = ps.llm_router, ps.llm_model_list, litellm.cache
         try:
             self._apply_settings(plan.litellm_settings)
             flushed = plan.cache is not litellm.cache and litellm.cache is not None
@@ -219,7 +224,7 @@ class ProxyApplier:
             ps.llm_router = plan.router
             ps.llm_model_list = plan.model_list
         except Exception as exc:
-            ps.llm_router, ps.llm_model_list = old_router, old_model_list
+            ps.llm_router, ps.llm_model_list, litellm.cache = old_router, old_model_list, old_cache
             plan.router.discard()
             raise ApplyError(release.version, f"commit failed: {exc}") from exc
         self._fingerprint = plan.fingerprint
