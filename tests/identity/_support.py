@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from litellm import Router
@@ -11,6 +12,19 @@ from tests.fakes.fake_llm_server import FakeLLMServer
 
 SEED_ROUTER_SETTINGS: dict[str, Any] = {"routing_strategy": "simple-shuffle", "num_retries": 2, "timeout": 600}
 """router_settings of the seed README's Quick Start config."""
+
+
+@dataclass(frozen=True)
+class Regions:
+    """The seed's two regions: a fake Azure OpenAI endpoint and a managed identity client id each."""
+
+    east: FakeLLMServer
+    west: FakeLLMServer
+    east_id: str
+    west_id: str
+
+    def model_list(self) -> list[dict[str, Any]]:
+        return seed_quick_start(self.east, self.west, self.east_id, self.west_id)
 
 
 def make_router(bound: BoundModelList, **router_settings: Any) -> Router:

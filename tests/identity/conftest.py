@@ -19,6 +19,7 @@ from gateway.identity import CredentialRegistry, DatabricksTokenCache  # noqa: E
 from gateway.identity.hook import DatabricksAuthHook, register_hook, unregister_hook  # noqa: E402
 from tests.fakes.fake_llm_server import FakeLLMServer  # noqa: E402
 from tests.fakes.token_server import FakeTokenServer  # noqa: E402
+from tests.identity._support import Regions  # noqa: E402
 
 # Test-only: the fake authority is not a Microsoft host, so MSAL must not ask
 # login.microsoftonline.com to validate it (no internet here, and none wanted).
@@ -91,3 +92,9 @@ def llm_servers(token_server: FakeTokenServer) -> Iterator[Callable[[str], FakeL
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def regions(llm_servers: Callable[[str], FakeLLMServer], uid: str) -> Regions:
+    """East and west endpoints with their own identity client ids (fresh per test)."""
+    return Regions(llm_servers("east"), llm_servers("west"), f"east-{uid}", f"west-{uid}")

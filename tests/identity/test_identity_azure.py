@@ -14,17 +14,16 @@ import pytest
 from gateway.identity import CredentialRegistry, DatabricksTokenCache, IdentitySpec, bind_identities
 from tests.fakes.fake_llm_server import FakeLLMServer
 from tests.fakes.token_server import SYSTEM_ASSIGNED, FakeTokenServer
-from tests.identity._support import ask, make_router, seed_quick_start
+from tests.identity._support import Regions, ask, make_router, seed_quick_start
 
 
 async def test_each_region_sends_its_own_identity_token(
     registry: CredentialRegistry, dbx_cache: DatabricksTokenCache, token_server: FakeTokenServer,
-    llm_servers: Callable[[str], FakeLLMServer], uid: str,
+    regions: Regions,
 ) -> None:
     """The east deployment authenticates as the east managed identity and the west one as the west identity."""
-    east, west = llm_servers("east"), llm_servers("west")
-    east_id, west_id = f"east-{uid}", f"west-{uid}"
-    model_list = seed_quick_start(east, west, east_id, west_id)
+    east, west, east_id, west_id = regions.east, regions.west, regions.east_id, regions.west_id
+    model_list = regions.model_list()
     bound = bind_identities(model_list, registry, dbx_cache)
     router = make_router(bound)
 
@@ -41,12 +40,11 @@ async def test_each_region_sends_its_own_identity_token(
 
 async def test_tokens_are_cached_one_fetch_per_identity(
     registry: CredentialRegistry, dbx_cache: DatabricksTokenCache, token_server: FakeTokenServer,
-    llm_servers: Callable[[str], FakeLLMServer], uid: str,
+    regions: Regions,
 ) -> None:
     """Twenty requests, sequential and concurrent, cost exactly one token fetch per identity."""
-    east, west = llm_servers("east"), llm_servers("west")
-    east_id, west_id = f"east-{uid}", f"west-{uid}"
-    router = make_router(bind_identities(seed_quick_start(east, west, east_id, west_id), registry, dbx_cache))
+    east, west, east_id, west_id = regions.east, regions.west, regions.east_id, regions.west_id
+    router = make_router(bind_identities(regions.model_list(), registry, dbx_cache))
 
     for _ in range(5):
         await ask(router)
@@ -62,13 +60,12 @@ async def test_tokens_are_cached_one_fetch_per_identity(
 
 async def test_token_is_refreshed_before_it_expires(
     registry: CredentialRegistry, dbx_cache: DatabricksTokenCache, token_server: FakeTokenServer,
-    llm_servers: Callable[[str], FakeLLMServer], uid: str,
+    regions: Regions,
 ) -> None:
     """A token 5 minutes from expiry is replaced in the background while requests keep flowing."""
-    east, west = llm_servers("east"), llm_servers("west")
-    east_id, west_id = f"east-{uid}", f"west-{uid}"
+    east, east_id = regions.east, regions.east_id
     token_server.set_expires_in(east_id, 302)  # enters the 300 s refresh window after 2 s
-    model_list = seed_quick_start(east, west, east_id, west_id)[:1]
+    model_list = regions.model_list()[:1]
     router = make_router(bind_identities(model_list, registry, dbx_cache))
     provider = registry.token_provider(IdentitySpec("managed_identity", east_id))
 
@@ -88,12 +85,11 @@ async def test_token_is_refreshed_before_it_expires(
 
 async def test_credentials_and_providers_survive_a_second_apply(
     registry: CredentialRegistry, dbx_cache: DatabricksTokenCache, token_server: FakeTokenServer,
-    llm_servers: Callable[[str], FakeLLMServer], uid: str,
+    regions: Regions,
 ) -> None:
     """Binding the same config twice reuses the credential and provider objects and their cached token."""
-    east, west = llm_servers("east"), llm_servers("west")
-    east_id, west_id = f"east-{uid}", f"west-{uid}"
-    model_list = seed_quick_start(east, west, east_id, west_id)
+    east, west, east_id, west_id = regions.east, regions.west, regions.east_id, regions.west_id
+    model_list = regions.model_list()
     first = bind_identities(model_list, registry, dbx_cache)
     assert registry.prefetch() == {}  # what the applier does in a worker thread before the swap
     credential = registry.credential(IdentitySpec("managed_identity", east_id))

@@ -4,22 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 
 from gateway.identity import CredentialRegistry, DatabricksTokenCache, bind_identities
-from tests.fakes.fake_llm_server import Fault, FakeLLMServer
+from tests.fakes.fake_llm_server import Fault
 from tests.fakes.token_server import FakeTokenServer
-from tests.identity._support import ask, make_router, seed_quick_start
+from tests.identity._support import Regions, ask, make_router
 
 
 async def test_east_429_500_and_timeout_are_absorbed_by_west(
     registry: CredentialRegistry, dbx_cache: DatabricksTokenCache, token_server: FakeTokenServer,
-    llm_servers: Callable[[str], FakeLLMServer], uid: str,
+    regions: Regions,
 ) -> None:
     """East answers 429, then 500, then hangs; every request still succeeds via west, with west's own token."""
-    east, west = llm_servers("east"), llm_servers("west")
-    east_id, west_id = f"east-{uid}", f"west-{uid}"
-    bound = bind_identities(seed_quick_start(east, west, east_id, west_id), registry, dbx_cache)
+    east, west, east_id, west_id = regions.east, regions.west, regions.east_id, regions.west_id
+    bound = bind_identities(regions.model_list(), registry, dbx_cache)
     # Seed router_settings (simple-shuffle, num_retries 2); timeout 1 s instead of 600 s so the hang
     # is a timeout within the test, and a short cooldown so east is offered again quickly.
     router = make_router(bound, timeout=1.0, cooldown_time=0.3)
@@ -44,13 +42,12 @@ async def test_east_429_500_and_timeout_are_absorbed_by_west(
 
 async def test_region_whose_identity_fails_is_skipped(
     registry: CredentialRegistry, dbx_cache: DatabricksTokenCache, token_server: FakeTokenServer,
-    llm_servers: Callable[[str], FakeLLMServer], uid: str,
+    regions: Regions,
 ) -> None:
     """If east's managed identity cannot get a token, requests are served by west and east is never called."""
-    east, west = llm_servers("east"), llm_servers("west")
-    east_id, west_id = f"east-{uid}", f"west-{uid}"
+    east, west, east_id, west_id = regions.east, regions.west, regions.east_id, regions.west_id
     token_server.refuse(east_id, 400)
-    bound = bind_identities(seed_quick_start(east, west, east_id, west_id), registry, dbx_cache)
+    bound = bind_identities(regions.model_list(), registry, dbx_cache)
     failures = registry.prefetch()
     router = make_router(bound, cooldown_time=5)
 
