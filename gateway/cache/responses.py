@@ -22,14 +22,16 @@ from gateway.settings import RedisSettings
 def redis_connection(settings: RedisSettings | None) -> RedisConnection | None:
     if settings is None:
         return None
+    # Only what the chosen auth uses: a leftover REDIS_PASSWORD beside REDIS_AUTH_TYPE=MI must not
+    # stop the replica (RedisConnection refuses inconsistent combinations).
     return RedisConnection(
         host=settings.host,
         port=settings.port,
         ssl=settings.ssl,
         auth=settings.auth_type,
-        password=settings.password.reveal() if settings.password else None,
+        password=settings.password.reveal() if settings.password and settings.auth_type == "PASSWORD" else None,
         username=settings.username,
-        mi_client_id=settings.mi_client_id,
+        mi_client_id=settings.mi_client_id if settings.auth_type == "MI" else None,
     )
 
 

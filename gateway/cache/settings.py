@@ -7,7 +7,6 @@ opens a socket; `FailoverCache` does that in the background.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, cast
@@ -98,39 +97,6 @@ class RedisConnection:
         return f"{self.host}:{self.port}"
 
     # --- constructors from configuration -------------------------------------------
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> RedisConnection | None:
-        """Build from REDIS_HOST / REDIS_PORT / REDIS_SSL / REDIS_AUTH_TYPE / REDIS_PASSWORD /
-        REDIS_USERNAME / REDIS_MI_CLIENT_ID / REDIS_DB; None when REDIS_HOST is unset or empty.
-
-        REDIS_SSL defaults to true for Azure Redis host names, else false. REDIS_AUTH_TYPE defaults
-        to PASSWORD when REDIS_PASSWORD is set, else NONE. Raises ValueError on inconsistent values.
-        """
-        env = os.environ if environ is None else environ
-        host = (env.get("REDIS_HOST") or "").strip()
-        if not host:
-            return None
-        ssl_raw = env.get("REDIS_SSL")
-        ssl = (
-            _parse_bool("REDIS_SSL", ssl_raw)
-            if ssl_raw not in (None, "")
-            else host.lower().endswith(AZURE_REDIS_HOST_SUFFIXES)
-        )
-        password = env.get("REDIS_PASSWORD") or None
-        auth = (env.get("REDIS_AUTH_TYPE") or "").strip().upper() or ("PASSWORD" if password else "NONE")
-        if auth == "MI":
-            password = None  # a leftover REDIS_PASSWORD must not break MI auth
-        return cls(
-            host=host,
-            port=cast(int | None, env.get("REDIS_PORT") or None),
-            ssl=ssl,
-            auth=cast(AuthType, auth),
-            password=password,
-            username=env.get("REDIS_USERNAME") or None,
-            mi_client_id=(env.get("REDIS_MI_CLIENT_ID") or None) if auth == "MI" else None,
-            db=int(env.get("REDIS_DB") or 0),
-        )
-
     @classmethod
     def from_cache_params(cls, cache_params: Mapping[str, object]) -> RedisConnection | None:
         """Build from LiteLLM `litellm_settings.cache_params` (host/port/password/username/ssl/db, or url

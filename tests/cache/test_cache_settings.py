@@ -7,6 +7,9 @@ import dataclasses
 import pytest
 
 from gateway.cache import RedisConnection
+from gateway.cache.responses import redis_connection
+from gateway.errors import SettingsError
+from gateway.settings import Settings
 
 
 def test_port_defaults_follow_ssl():
@@ -58,37 +61,56 @@ def test_auth_is_case_insensitive():
     assert RedisConnection("h", auth="mi").auth == "MI"
 
 
+def _from_env(env: dict[str, str]) -> RedisConnection | None:
+    """The environment is parsed once, by gateway.settings; the cache takes its Redis section."""
+    return redis_connection(Settings.from_env({"BLOB_ACCOUNT_URL": "https://a.blob.core.windows.net", **env}).redis)
+
+
 def test_from_env_unset_host_means_no_redis():
     """Without REDIS_HOST there is no Redis connection."""
-    assert RedisConnection.from_env({}) is None
-    assert RedisConnection.from_env({"REDIS_HOST": "  "}) is None
+    assert _from_env({}) is None
+    assert _from_env({"REDIS_HOST": "  "}) is None
 
 
 def test_from_env_azure_managed_identity():
     """An Azure host with REDIS_AUTH_TYPE=MI gives TLS on 6380, the MI client id and the object id username."""
-    conn = RedisConnection.from_env(
+    client_id = "11111111-1111-1111-1111-111111111111"
+    conn = _from_env(
         {
             "REDIS_HOST": "gw.redis.cache.windows.net",
             "REDIS_AUTH_TYPE": "MI",
-            "REDIS_MI_CLIENT_ID": "client-123",
+            "REDIS_MI_CLIENT_ID": client_id,
             "REDIS_USERNAME": "object-456",
             "REDIS_PASSWORD": "leftover",
         }
     )
     assert conn == RedisConnection(
-        "gw.redis.cache.windows.net", ssl=True, auth="MI", username="object-456", mi_client_id="client-123"
+        "gw.redis.cache.windows.net", ssl=True, auth="MI", username="object-456", mi_client_id=client_id
     )
     assert conn.port == 6380 and conn.password is None
 
 
 def test_from_env_password_and_explicit_ssl():
-    """REDIS_PASSWORD implies PASSWORD auth; REDIS_SSL and REDIS_PORT are honoured."""
-    conn = RedisConnection.from_env(
-        {"REDIS_HOST": "10.0.0.5", "REDIS_PASSWORD": "pw", "REDIS_SSL": "false", "REDIS_PORT": "6390"}
+    """REDIS_AUTH_TYPE=PASSWORD uses REDIS_PASSWORD; REDIS_SSL and REDIS_PORT are honoured."""
+    conn = _from_env(
+        {"REDIS_HOST": "10.0.0.5", "REDIS_AUTH_TYPE": "PASSWORD", "REDIS_PASSWORD": "pw", "REDIS_SSL": "false", "REDIS_PORT": "6390"}
     )
     assert (conn.auth, conn.password, conn.ssl, conn.port) == ("PASSWORD", "pw", False, 6390)
-    with pytest.raises(ValueError, match="REDIS_SSL"):
-        RedisConnection.from_env({"REDIS_HOST": "h", "REDIS_SSL": "maybe"})
+    with pytest.raises(SettingsError, match="REDIS_SSL"):
+        _from_env({"REDIS_HOST": "h", "REDIS_AUTH_TYPE": "NONE", "REDIS_SSL": "maybe"})
+
+
+def test_unused_credentials_do_not_stop_the_replica():
+    """A REDIS_MI_CLIENT_ID beside PASSWORD auth (or a password beside NONE) is ignored, not fatal."""
+    conn = _from_env(
+        {
+            "REDIS_HOST": "h",
+            "REDIS_AUTH_TYPE": "NONE",
+            "REDIS_PASSWORD": "old",
+            "REDIS_MI_CLIENT_ID": "11111111-1111-1111-1111-111111111111",
+        }
+    )
+    assert (conn.auth, conn.password, conn.mi_client_id) == ("NONE", None, None)
 
 
 def test_from_cache_params_host_and_url():
