@@ -94,7 +94,12 @@ class SourceError(GatewayError):
     """Raised when a release source cannot be read right now; callers retry with backoff."""
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (or its type when it has none), at most 300 characters."""
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:300]
+
+
 def describe(exc: BaseException) -> str:
     """One short line for a log: the exception type and the first line of its message."""
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+    return f"{type(exc).__name__}: {first_line(exc)}"[:300]

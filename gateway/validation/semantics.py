@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from gateway.errors import ConfigIssue
+from gateway.errors import ConfigIssue, first_line
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def check_providers(model_list: list[dict]) -> list[ConfigIssue]:
                 ConfigIssue(
                     f"model_list[{index}].litellm_params.model",
                     f"unknown provider for {params['model']!r}: use <provider>/<model>, e.g. azure/<deployment> "
-                    f"({_first_line(exc)})",
+                    f"({first_line(exc)})",
                 )
             )
     return issues
@@ -89,14 +89,9 @@ def _build_and_discard(model_list: list[dict], router_settings: dict) -> str | N
     try:
         router = litellm.Router(model_list=model_list, ignore_invalid_deployments=False, **router_settings)
     except Exception as exc:  # noqa: BLE001 - any failure here is a rejection reason, reported with its text
-        return _first_line(exc)
+        return first_line(exc)
     router.discard()
     return None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:300]
 
 
 def deployment_for_router(entry: dict[str, Any]) -> dict[str, Any]:
