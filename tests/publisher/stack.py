@@ -12,10 +12,10 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
+
 from azure.servicebus import ServiceBusClient, ServiceBusReceivedMessage
 from azure.storage.blob import BlobServiceClient, ContainerClient
 
@@ -76,15 +76,6 @@ def large_config(min_bytes: int = protocol.INLINE_BODY_LIMIT + 4096) -> bytes:
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-@pytest.fixture(scope="session")
-def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
-    server = Azurite(Path(tmp_path_factory.mktemp("azurite"))).start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")

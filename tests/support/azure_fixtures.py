@@ -11,8 +11,9 @@ from azure.storage.blob import BlobServiceClient, ContainerClient
 from gateway.devstack.azurite import Azurite
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
+    """One Azurite for the test session; tests isolate themselves by container."""
     server = Azurite(tmp_path_factory.mktemp("azurite")).start()
     try:
         yield server
