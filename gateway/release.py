@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 
 
 #: Versions of releases that carry no publisher order are their content hash with this prefix.
@@ -41,7 +40,6 @@ class Release:
     data: bytes = field(repr=False)
     sha256: str
     origin: str
-    created_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
     @classmethod
     def from_bytes(cls, data: bytes, *, version: str | None = None, origin: str) -> "Release":

@@ -48,7 +48,6 @@ class FileWatcher:
         self._poke = asyncio.Event()
         self._seen_stat: tuple[int, int, int] | None = None
         self._seen_sha: str | None = None
-        self.first_applied = asyncio.Event()
 
     def poke(self) -> None:
         """Look at the file now (the in-process writer just replaced it)."""
@@ -90,7 +89,7 @@ class FileWatcher:
         if not report.valid or report.config is None:
             self._reject(release, report.errors, "validate")
             return None
-        if not self.first_applied.is_set() and self._before_first_apply is not None:
+        if not self._status.ready and self._before_first_apply is not None:
             try:
                 await self._before_first_apply(report.config)
             except Exception as exc:  # noqa: BLE001 - e.g. LiteLLM's boot check refusing the master key
@@ -103,7 +102,6 @@ class FileWatcher:
             return None
         self._status.record_applied(result)
         self._file.keep_as_last_good(snapshot.data)
-        self.first_applied.set()
         return result
 
     def _reject(self, release: Release, errors: tuple[ConfigIssue, ...] | list[ConfigIssue], stage: str) -> None:

@@ -54,8 +54,6 @@ class ServiceBusSource:
         self._read_release = read_release
         self._max_wait_time = max_wait_time
         self.origin = f"servicebus:{topic}/{subscription}"
-        self.connected = asyncio.Event()
-        self.settled: dict[str, int] = {}
 
     async def run(self) -> None:
         backoff = Backoff(base=0.5, cap=30.0)
@@ -65,7 +63,6 @@ class ServiceBusSource:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - reconnect forever; serving is never blocked by the bus
-                self.connected.clear()
                 delay = backoff.next_delay()
                 log.warning("service bus %s: %s; reconnecting in %.1fs", self.origin, describe(exc), delay)
                 await asyncio.sleep(delay)
@@ -81,7 +78,6 @@ class ServiceBusSource:
                 prefetch_count=0,
             )
             async with receiver:
-                self.connected.set()
                 log.info("service bus %s: receiving", self.origin)
                 while True:
                     messages = await receiver.receive_messages(max_message_count=10, max_wait_time=self._max_wait_time)
@@ -95,17 +91,14 @@ class ServiceBusSource:
         except ValueError as exc:
             log.error("service bus %s: dead-lettering a message that is not a release notice: %s", self.origin, exc)
             await receiver.dead_letter_message(message, reason="not a release notice", error_description=str(exc)[:1000])
-            self._count("dead-lettered")
             return
         try:
             outcome = await self._offer(notice)
         except Exception as exc:  # noqa: BLE001 - anything transient: let the broker redeliver
             log.warning("service bus %s: release %s not applied yet (%s); abandoning for redelivery", self.origin, notice.version, describe(exc))
             await receiver.abandon_message(message)
-            self._count("abandoned")
             return
         await receiver.complete_message(message)
-        self._count(outcome.value)
         log.info("service bus %s: release %s %s", self.origin, notice.version, outcome.value)
 
     async def _offer(self, notice: ReleaseNotice) -> Outcome:
@@ -119,9 +112,6 @@ class ServiceBusSource:
             self._sync.reject(notice.version, sha256_hex(data), exc)
             return Outcome.REJECTED
         return await self._sync.offer(release)
-
-    def _count(self, what: str) -> None:
-        self.settled[what] = self.settled.get(what, 0) + 1
 
     async def close(self) -> None:
         return None
