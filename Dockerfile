@@ -1,12 +1,25 @@
 # genai-gateway replica image. Not built in CI here (no Docker engine on these machines);
-# `make test` exercises the same package and entry point.
+# `make test` exercises the same package and entry point, and tests/test_supply_chain.py
+# fails if an install below stops being hash-checked.
+#
+# Every third-party file comes from requirements/*.txt with --require-hashes (locks written
+# by `make lock`, see docs/dependencies.md); the gateway's own wheel is built here from
+# the copied source and installed with --no-deps.
 FROM python:3.11-slim AS build
 WORKDIR /src
-COPY pyproject.toml constraints.txt README.md ./
+COPY requirements/build.txt requirements/replica.txt requirements/
+# Build tools (setuptools, wheel) in a venv of their own, from their hash lock.
+RUN python -m venv /opt/build \
+ && /opt/build/bin/pip install --no-cache-dir --require-hashes --no-deps -r requirements/build.txt
+# The runtime venv holds only the replica lock and the gateway: no pip, no setuptools, and
+# so no .pth file at all (the startup guard refuses unknown ones). Wheels only.
+RUN python -m venv --without-pip /opt/venv \
+ && /opt/build/bin/pip --python /opt/venv/bin/python install --no-cache-dir \
+      --require-hashes --no-deps --only-binary=:all: -r requirements/replica.txt
+COPY pyproject.toml README.md ./
 COPY gateway ./gateway
-RUN python -m venv /opt/venv \
- && /opt/venv/bin/pip install --no-cache-dir --upgrade pip \
- && /opt/venv/bin/pip install --no-cache-dir -c constraints.txt .
+RUN /opt/build/bin/pip wheel --no-cache-dir --no-deps --no-build-isolation --wheel-dir /tmp/dist . \
+ && /opt/build/bin/pip --python /opt/venv/bin/python install --no-cache-dir --no-deps --no-index /tmp/dist/*.whl
 
 FROM python:3.11-slim
 ENV PATH=/opt/venv/bin:$PATH \

@@ -1,20 +1,27 @@
 # The two commands the README promises:
 #   make run   install the gateway and run the local pipeline
 #   make test  install what the tests need and run every test
-.PHONY: run test install install-test bench lint
+.PHONY: run test install install-test lock bench lint
 
 run: install
-	.venv/bin/genai-gateway dev
+	.venv/bin/python -m devstack
 
 test: install-test
 	.venv/bin/python -m pytest -p no:cacheprovider
 
+# Every install goes through a hash lock (requirements/*.txt, package-lock.json);
+# tests/test_supply_chain.py fails on an install path that does not.
 install:
-	scripts/bootstrap.sh dev
+	scripts/bootstrap.sh
+	scripts/install-services.sh
 
-install-test:
-	scripts/bootstrap.sh test,dev
+install-test: install
+	scripts/install-services.sh --require-redis
 	scripts/install-test-deps.sh
+
+# Regenerate every lock from pyproject.toml and requirements/*.in (UPGRADE=1 to move pins).
+lock:
+	scripts/lock.sh
 
 bench: install-test
 	.venv/bin/python benchmarks/bench_live_apply.py

@@ -35,14 +35,14 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from gateway.devstack.stack import DevStack  # noqa: E402
+from devstack.stack import DevStack  # noqa: E402
 
 MARKS: dict[str, float] = {}
 
 
 def _instrument() -> None:
     """Record when the Function starts and when it has sent the message (this process runs the Function)."""
-    import gateway.devstack.eventgrid as eventgrid
+    import devstack.eventgrid as eventgrid
     import gateway.publisher.pipeline as pipeline
 
     original_publish = pipeline.publish

@@ -32,6 +32,11 @@ except ImportError:  # running from a repository checkout without vendoring: use
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gateway.publisher import Publisher, PublisherSettings  # noqa: E402
+from gateway.supply_chain import guard_function
+
+# Refuse to load (so the host indexes no function and logs why) when the installed packages
+# are not the ones requirements.txt locks: a wrong litellm or a foreign .pth file.
+guard_function(Path(__file__).with_name("requirements.txt"))
 
 app = func.FunctionApp()
 _LOG = logging.getLogger("function_app")

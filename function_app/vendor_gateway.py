@@ -6,13 +6,16 @@ Functions deployment only ships this folder, so the package is copied in here
 (``function_app/gateway/``, git-ignored) instead of being installed from
 ``requirements.txt``: installing the ``genai-gateway`` distribution would pull the
 whole replica stack (litellm[proxy], uvicorn, redis, prisma, ...) into the
-Function. Dev-only subpackages (the local Azure stand-ins) are left out.
+Function. The development tooling (Azurite runner, Event Grid stand-in, Service Bus
+emulator) lives in the top-level ``devstack/`` package, outside ``gateway/``, so
+copying ``gateway/`` never ships it.
 
     python function_app/vendor_gateway.py            # copy (replaces an earlier copy)
     python function_app/vendor_gateway.py --clean    # remove the copy
     python function_app/vendor_gateway.py --target DIR
 
-Then ``cd function_app && func azure functionapp publish <app> --python``.
+Deployments do not call this directly: ``python function_app/package.py`` vendors into a
+staging folder and builds the zip that ``infra/deploy.sh`` publishes.
 """
 
 from __future__ import annotations
@@ -24,13 +27,13 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SOURCE = HERE.parent / "gateway"
-#: Never imported by gateway.publisher; they need test/dev-only dependencies (python-qpid-proton, node).
-EXCLUDED_SUBPACKAGES = ("devstack", "servicebus_emulator")
+#: Build leftovers that never belong in the Function package.
+EXCLUDED = ("__pycache__", "*.pyc", "*.pyo")
 MARKER = ".vendored-by-function-app"
 
 
 def vendor(target_root: Path = HERE, source: Path = SOURCE) -> Path:
-    """Copy ``source`` to ``target_root/gateway`` (minus dev-only subpackages); return the copy's path."""
+    """Copy ``source`` to ``target_root/gateway`` (without bytecode); return the copy's path."""
     if not (source / "publisher" / "__init__.py").exists():
         raise SystemExit(f"{source} does not look like the gateway package (no publisher/__init__.py)")
     target = target_root / "gateway"
@@ -38,9 +41,9 @@ def vendor(target_root: Path = HERE, source: Path = SOURCE) -> Path:
     shutil.copytree(
         source,
         target,
-        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", *EXCLUDED_SUBPACKAGES),
+        ignore=shutil.ignore_patterns(*EXCLUDED),
     )
-    (target / MARKER).write_text(f"copied from {source}\n")
+    (target / MARKER).write_text("copied from the repository's gateway/ by function_app/vendor_gateway.py\n")
     return target
 
 

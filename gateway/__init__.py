@@ -1,10 +1,11 @@
 """genai-gateway: a LiteLLM proxy whose config is pushed, validated and applied live.
 
-Pipeline, one module per stage: sources (``gateway.sources``) produce a
-``Release`` -> ``gateway.validation`` judges it -> ``gateway.sync`` writes the
-local file atomically -> ``gateway.watcher`` in every worker applies it with
-``gateway.apply`` -> ``gateway.status`` reports it. ``gateway.runtime`` and
-``gateway.server`` own the process lifecycle.
+Pipeline, one module per stage: sources (``gateway.sources``, through the
+Azure seam ``gateway.cloud``) announce releases -> ``gateway.judge`` alone
+decides (duplicate, stale, relabel, integrity, ``gateway.validation``) and
+writes the local file (``gateway.configfile``) atomically -> ``gateway.watcher``
+in every worker applies it with ``gateway.apply`` -> ``gateway.status`` reports
+it. ``gateway.runtime`` and ``gateway.server`` own the process lifecycle.
 """
 
 import os

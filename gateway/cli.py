@@ -3,7 +3,6 @@
     genai-gateway serve [--config FILE]     run a replica (blob/Service Bus source, or a local file)
     genai-gateway validate FILE             judge a config the way the Function and the replicas do
     genai-gateway sync                      the pod's writer alone (used by serve --workers N)
-    genai-gateway dev                       the whole local pipeline (Azurite, Function, bus, replicas)
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ from typing import Any
 
 from gateway.errors import SettingsError
 from gateway.settings import Secret, Settings
+from gateway.supply_chain import SupplyChainError, guard_replica
 
 log = logging.getLogger("gateway")
 
@@ -47,10 +47,6 @@ def main(argv: list[str] | None = None) -> int:
     sync = sub.add_parser("sync", help="run only the pod's config writer (sources -> validate -> local file)")
     sync.add_argument("--config", type=Path)
 
-    dev = sub.add_parser("dev", help="run the whole local pipeline")
-    dev.add_argument("--state-dir", type=Path, default=Path(".dev"))
-    dev.add_argument("--replicas", type=int, default=2)
-
     args = parser.parse_args(argv)
     _configure_logging()
     try:
@@ -60,11 +56,7 @@ def main(argv: list[str] | None = None) -> int:
             return _serve(args)
         if args.command == "sync":
             return _sync(args)
-        if args.command == "dev":
-            from gateway.devstack.stack import run_dev
-
-            return run_dev(state_dir=args.state_dir, replicas=args.replicas)
-    except SettingsError as exc:
+    except (SettingsError, SupplyChainError) as exc:
         print(f"genai-gateway: {exc}", file=sys.stderr)
         return 2
     return 2
@@ -117,9 +109,14 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    guard_replica()  # before any credential is read: the environment must be the locked one
     settings = _settings(args)
-    if settings.master_key is None and settings.source == "file":
-        settings = _local_master_key(settings)
+    if settings.master_key is None and settings.source == "file" and settings.local_config is not None:
+        named = _configured_master_key(settings.local_config)
+        if named is None:
+            settings = _local_master_key(settings)
+        else:  # the config's key would override a generated one: never print a key that does not work
+            print(f"\n  Master key: {named} in {settings.local_config}\n", flush=True)
     if settings.workers == 1:
         from gateway.runtime import GatewayRuntime
         from gateway.server import GatewayApp
@@ -162,6 +159,20 @@ def _uvicorn_config(app: object, settings: Settings) -> Any:
     )
 
 
+def _configured_master_key(path: Path) -> str | None:
+    """Where ``path`` takes its master key from (``general_settings.master_key (os.environ/X)``), or None."""
+    from gateway.validation import master_key
+    from gateway.validation.loader import LoadError, load_yaml
+
+    try:
+        config = load_yaml(path.read_bytes(), max_bytes=64 * 1024 * 1024)
+    except (OSError, LoadError):
+        return None  # the replica reports the broken file itself
+    if not isinstance(config, dict) or master_key.configured(config) is None:
+        return None
+    return master_key.source(config)
+
+
 def _local_master_key(settings: Settings) -> Settings:
     """Local use only: generate a master key, print it once, and show the OpenAI SDK call."""
     key = "sk-" + secrets.token_hex(24)
@@ -184,6 +195,7 @@ def _local_master_key(settings: Settings) -> Settings:
 def _sync(args: argparse.Namespace) -> int:
     from gateway.runtime import GatewayRuntime
 
+    guard_replica()
     settings = _settings(args)
     runtime = GatewayRuntime(settings, role="writer")
 

@@ -9,10 +9,15 @@ line or a health report can say exactly what to fix::
      ├── ConfigRejected     a release failed validation; the last good config keeps serving
      │    └── IntegrityError  a release's bytes do not match its announced sha256
      ├── ApplyError         a valid config could not be applied to the running LiteLLM proxy
-     └── SourceError        a release source (file, Blob, Service Bus) failed; transient, retried
+     ├── StartupError       the replica cannot start serving (no master key, LiteLLM's boot refused)
+     ├── SourceError        a release source (file, Blob, Service Bus) failed; transient, retried
+     │    ├── SourceUnavailable  unreachable, timed out, throttled, 5xx, or not authorised (yet)
+     │    └── SourceNotFound     a blob that should be there is not (yet)
+     └── MalformedNotice    a Service Bus message that can never become a release (dead-lettered)
 
-Errors of the libraries underneath (azure-*, litellm, yaml) are translated into
-these at the module that calls them, with ``raise ... from exc``.
+Azure SDK errors are translated into the ``SourceError`` branch at one seam,
+``gateway.cloud.errors``; errors of the other libraries underneath (litellm,
+yaml) at the module that calls them, always with ``raise ... from exc``.
 """
 
 from __future__ import annotations
@@ -90,8 +95,24 @@ class ApplyError(GatewayError):
         super().__init__(f"release {version}: apply failed: {message}" if version else f"apply failed: {message}")
 
 
+class StartupError(GatewayError):
+    """Raised when the replica cannot start serving a config (e.g. no master key anywhere)."""
+
+
 class SourceError(GatewayError):
     """Raised when a release source cannot be read right now; callers retry with backoff."""
+
+
+class SourceUnavailable(SourceError):
+    """The store or broker did not answer usefully: connection, timeout, throttling, 5xx, auth."""
+
+
+class SourceNotFound(SourceError):
+    """A blob the source needs does not exist (yet); the next attempt may find it."""
+
+
+class MalformedNotice(GatewayError):
+    """A Service Bus message that is not a well-formed release notice; retrying cannot help."""
 
 
 def first_line(exc: BaseException) -> str:

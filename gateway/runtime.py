@@ -1,8 +1,8 @@
 """A replica's lifecycle: which tasks run, in what order, and how they stop.
 
 The pipeline modules know nothing about processes; this one wires them. A
-worker always runs the file watcher (the applier side); the writer side (sync
-loop plus its sources) runs in the same process when there is one worker, or
+worker always runs the file watcher (the applier side); the writer side (the
+judge plus its sources) runs in the same process when there is one worker, or
 in a dedicated ``genai-gateway sync`` process when there are several, so
 there is exactly one writer per pod either way. LiteLLM's own lifespan is
 entered only once the first valid config is known, because its boot check
@@ -18,14 +18,15 @@ import os
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from gateway.apply.filestore import ConfigFile
+from gateway.configfile import ConfigFile
 from gateway.apply.litellm_proxy import ProxyApplier, proxy_lifespan
 from gateway.cache.responses import ResponseCaches
 from gateway.identity.deployments import DeploymentIdentities
 from gateway.settings import Settings
-from gateway.sources.local_file import LocalFileSource
+from gateway.errors import StartupError
+from gateway.judge import ReleaseJudge
+from gateway.sources import ReleaseSource
 from gateway.status import ConfigStatus
-from gateway.sync import SyncLoop
 from gateway.validation import ValidationOptions, envrefs
 from gateway.watcher import FileWatcher
 
@@ -50,7 +51,7 @@ class GatewayRuntime:
             max_bytes=settings.max_config_bytes,
             require_master_key=settings.master_key is None,
         )
-        self.identities = DeploymentIdentities()
+        self.identities = DeploymentIdentities(env=self.env)
         caches = ResponseCaches(settings.redis)
         self.applier = ProxyApplier(
             env=self.env,
@@ -68,26 +69,22 @@ class GatewayRuntime:
             interval=min(0.5, settings.file_poll_interval),
             before_first_apply=self._start_proxy,
         )
-        self.sync: SyncLoop | None = None
-        self.sources: list[Any] = []
+        self.judge: ReleaseJudge | None = None
+        self.sources: list[ReleaseSource] = []
         if role in ("all", "writer"):
-            self.sync = SyncLoop(self.file, self.options, self.status, on_written=lambda _r: self.watcher.poke())
-            self.sources = self._build_sources(self.sync)
+            from gateway.sources.factory import build_sources
+
+            self.judge = ReleaseJudge(self.file, self.options, self.status, on_written=lambda _r: self.watcher.poke())
+            self.sources = build_sources(settings)
         self._tasks: list[asyncio.Task[None]] = []
         self._proxy_task: asyncio.Task[None] | None = None
         self._proxy_stop = asyncio.Event()
 
-    def _build_sources(self, sync: SyncLoop) -> list[Any]:
-        if self.settings.source == "file" and self.settings.local_config is not None:
-            return [LocalFileSource(self.settings.local_config, sync, interval=self.settings.file_poll_interval)]
-        from gateway.sources.factory import build_remote_sources
-
-        return build_remote_sources(self.settings, sync)
-
     async def start(self) -> None:
         """Start background work; returns at once. Readiness follows ``status.ready``."""
-        for source in self.sources:
-            self._tasks.append(asyncio.create_task(source.run(), name=type(source).__name__))
+        if self.judge is not None:
+            for source in self.sources:
+                self._tasks.append(asyncio.create_task(source.run(self.judge), name=source.origin))
         if self.role in ("all", "applier"):
             self._tasks.append(asyncio.create_task(self.watcher.run(), name="FileWatcher"))
 
@@ -100,10 +97,10 @@ class GatewayRuntime:
                 await task
         self._tasks.clear()
         for source in self.sources:
-            close = getattr(source, "close", None)
-            if close is not None:
-                with contextlib.suppress(Exception):
-                    await close()
+            try:
+                await source.aclose()
+            except Exception as exc:  # noqa: BLE001 - closing is best effort at shutdown
+                log.warning("closing %s: %s", source.origin, exc)
         if self._proxy_task is not None:
             self._proxy_stop.set()
             with contextlib.suppress(Exception):
@@ -128,7 +125,7 @@ class GatewayRuntime:
         self._proxy_task = asyncio.create_task(hold(), name="litellm-lifespan")
         await started.wait()
         if failure:
-            raise RuntimeError(f"LiteLLM proxy failed to start: {failure[0]}") from failure[0]
+            raise StartupError(f"LiteLLM proxy failed to start: {failure[0]}") from failure[0]
 
     def _master_key(self, config: dict[str, Any]) -> str:
         if self.settings.master_key is not None:
@@ -136,15 +133,15 @@ class GatewayRuntime:
         configured = (config.get("general_settings") or {}).get("master_key")
         resolved = envrefs.resolve(configured, self.env) if configured is not None else None
         if not resolved:
-            raise RuntimeError("no master key: set LITELLM_MASTER_KEY or general_settings.master_key: os.environ/NAME")
+            raise StartupError("no master key: set LITELLM_MASTER_KEY or general_settings.master_key: os.environ/NAME")
         return str(resolved)
 
 
-#: LiteLLM reads these from the process environment on every Databricks request and fetches a new
-#: OAuth token each time (FACTS.md). The gateway resolves them from its snapshot instead.
-_LITELLM_ENV_CREDENTIALS = ("DATABRICKS_CLIENT_ID", "DATABRICKS_CLIENT_SECRET")
-
-
 def _hide_litellm_env_credentials() -> None:
-    for name in _LITELLM_ENV_CREDENTIALS:
-        os.environ.pop(name, None)
+    """LiteLLM falls back to process-wide provider keys/endpoints; the gateway decides per deployment
+    (gateway.identity.process_env). The snapshot in ``self.env`` keeps them for ``os.environ/`` references."""
+    from gateway.identity import process_env
+
+    hidden = process_env.hide()
+    if hidden:
+        log.info("hid process-wide provider settings from LiteLLM (reference them per deployment): %s", ", ".join(hidden))

@@ -12,20 +12,32 @@ import json
 import logging
 from typing import Any
 
+from gateway import front
 from gateway.apply.litellm_proxy import proxy_app
+from gateway.front.retry_after import wait_headers
+from gateway.keycheck import KeyCheck, litellm_master_keys
 from gateway.runtime import GatewayRuntime
+from gateway.tracebacks import TracebackScrubber
 
 log = logging.getLogger(__name__)
 
 READINESS_PATHS = frozenset({"/health/readiness", "/health/ready"})
 LIVENESS_PATHS = frozenset({"/health/liveliness", "/health/liveness", "/health/live"})
 CONFIG_PATHS = frozenset({"/health/config"})
+#: What a client is told to wait before the first config is applied (the file watcher polls faster).
+NOT_READY_RETRY_AFTER_S = 2.0
+_NOT_READY = front.OpenAIError(503, "gateway not ready: no valid config applied yet", "service_unavailable")
 
 
 class GatewayApp:
     def __init__(self, runtime: GatewayRuntime) -> None:
         self.runtime = runtime
-        self._litellm = proxy_app()
+        # A wrong key gets an OpenAI-style 401, not LiteLLM's 400 "No connected db." (gateway.keycheck);
+        # no response carries a Python traceback (gateway.tracebacks). Around both, the front
+        # (gateway.front): OpenAI error bodies, retry-after, request size and concurrency caps, body checks.
+        self._litellm = front.build(
+            proxy_app(), authenticate=lambda app: KeyCheck(TracebackScrubber(app), litellm_master_keys)
+        )
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -43,11 +55,7 @@ class GatewayApp:
                 return await _json(send, 200 if ready else 503, body)
         if not self.runtime.status.ready:
             if scope["type"] == "http":
-                return await _json(
-                    send,
-                    503,
-                    {"error": {"message": "gateway not ready: no valid config applied yet", "type": "service_unavailable", "code": "503"}},
-                )
+                return await front.send_error(send, _NOT_READY, wait_headers(NOT_READY_RETRY_AFTER_S))
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1013})  # try again later
             return
@@ -59,7 +67,7 @@ class GatewayApp:
             if message["type"] == "lifespan.startup":
                 try:
                     await self.runtime.start()
-                except Exception as exc:  # noqa: BLE001 - reported to uvicorn, which exits
+                except Exception as exc:
                     log.exception("gateway failed to start")
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return

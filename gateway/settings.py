@@ -70,9 +70,35 @@ class ServiceBusSettings:
     mi_client_id: str | None
 
 
+#: Azure Cache for Redis (``Microsoft.Cache/redis``, retiring): TLS on 6380, plain text on 6379.
+AZURE_CACHE_FOR_REDIS_HOST_SUFFIX = ".redis.cache.windows.net"
+#: Azure Managed Redis (``Microsoft.Cache/redisEnterprise``): one port, 10000, TLS unless the
+#: database was created with ``clientProtocol: Plaintext``.
+AZURE_MANAGED_REDIS_HOST_SUFFIX = ".redis.azure.net"
+AZURE_MANAGED_REDIS_PORT = 10000
+
+
+def redis_tls_by_default(host: str) -> bool:
+    """True for Azure's Redis services (both only accept TLS unless told otherwise); False elsewhere."""
+    name = host.strip().rstrip(".").lower()
+    return name.endswith((AZURE_CACHE_FOR_REDIS_HOST_SUFFIX, AZURE_MANAGED_REDIS_HOST_SUFFIX))
+
+
+def default_redis_port(host: str, ssl: bool) -> int:
+    """The port to use when none is given: 10000 for Azure Managed Redis, else 6380 with TLS and 6379 without."""
+    if host.strip().rstrip(".").lower().endswith(AZURE_MANAGED_REDIS_HOST_SUFFIX):
+        return AZURE_MANAGED_REDIS_PORT
+    return 6380 if ssl else 6379
+
+
 @dataclass(frozen=True)
 class RedisSettings:
-    """The shared response cache (REDIS_*); the gateway falls back to memory when it is unreachable."""
+    """The shared response cache (REDIS_*); the gateway falls back to memory when it is unreachable.
+
+    ``ssl`` (REDIS_SSL) defaults to true for Azure Managed Redis (``*.redis.azure.net``) and Azure
+    Cache for Redis (``*.redis.cache.windows.net``); ``port`` (REDIS_PORT) defaults to 10000 for
+    Azure Managed Redis, else 6380 with TLS and 6379 without (``default_redis_port``).
+    """
 
     host: str
     port: int
@@ -231,10 +257,10 @@ def _redis(r: "EnvReader") -> RedisSettings | None:
     username = r.text("REDIS_USERNAME")
     if auth == "MI" and username is None:
         r.problem("REDIS_USERNAME", "required when REDIS_AUTH_TYPE=MI: the managed identity's object (principal) id")
-    ssl = r.flag("REDIS_SSL", host.endswith(".redis.cache.windows.net"))
+    ssl = r.flag("REDIS_SSL", redis_tls_by_default(host))
     return RedisSettings(
         host=host,
-        port=int(r.number("REDIS_PORT", 6380 if ssl else 6379, minimum=1, maximum=65535, integer=True)),
+        port=int(r.number("REDIS_PORT", default_redis_port(host, ssl), minimum=1, maximum=65535, integer=True)),
         auth_type=auth or "NONE",  # type: ignore[arg-type]
         password=password,
         username=username,

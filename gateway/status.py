@@ -86,6 +86,7 @@ class ConfigStatus:
             "deployments": applied.deployments if applied else 0,
             "model_groups": list(applied.model_groups) if applied else [],
             "warnings": list(applied.warnings) if applied else [],
+            "master_key_source": applied.master_key_source if applied else None,
             "last_rejected": self.last_rejected.as_dict() if self.last_rejected else None,
             "pid": os.getpid(),
         }

@@ -4,7 +4,10 @@ The watcher polls a cheap ``stat`` (mtime, size, inode) and only hashes and
 parses when it changes; the in-process writer can also ``poke()`` it so a push
 is applied at once instead of at the next tick. A file that is not valid here
 (someone edited it by hand, or an env var is missing on this replica) is
-rejected and reported, and the last applied config keeps serving.
+rejected and reported, and the last applied config keeps serving. A failed
+*apply* of a valid file (an identity that cannot get a token yet, a transient
+LiteLLM error) is retried with the gateway's backoff until it succeeds or the
+file changes; a validation failure is not (the same bytes fail the same way).
 """
 
 from __future__ import annotations
@@ -12,10 +15,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from gateway.apply.filestore import ConfigFile, Snapshot
+from gateway.configfile import ConfigFile, Snapshot
+from gateway.retry import delay_for
 from gateway.apply.litellm_proxy import ApplyResult, ProxyApplier
 from gateway.errors import ApplyError, ConfigIssue
 from gateway.release import Release
@@ -48,6 +53,9 @@ class FileWatcher:
         self._poke = asyncio.Event()
         self._seen_stat: tuple[int, int, int] | None = None
         self._seen_sha: str | None = None
+        self._apply_failures = 0
+        self._failed_stat: tuple[int, int, int] | None = None
+        self._retry_at = 0.0
 
     def poke(self) -> None:
         """Look at the file now (the in-process writer just replaced it)."""
@@ -61,13 +69,15 @@ class FileWatcher:
                 log.exception("config watcher: unexpected error; keeping the current config")
             try:
                 await asyncio.wait_for(self._poke.wait(), timeout=self._interval)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             self._poke.clear()
 
     async def check(self) -> ApplyResult | None:
         stat = self._file.stat_key()
         if stat is None or stat == self._seen_stat:
+            return None
+        if self._apply_failures and stat == self._failed_stat and time.monotonic() < self._retry_at:
             return None
         self._seen_stat = stat
         snapshot = self._file.read()
@@ -99,10 +109,19 @@ class FileWatcher:
             result = await self._applier.apply(release, report.config)
         except ApplyError as exc:
             self._reject(release, exc.issues, "apply")
+            self._schedule_retry()
             return None
+        self._apply_failures = 0
         self._status.record_applied(result)
-        self._file.keep_as_last_good(snapshot.data)
         return result
+
+    def _schedule_retry(self) -> None:
+        """Forget the file so the next check applies it again, after a backoff delay."""
+        self._apply_failures += 1
+        self._failed_stat, self._seen_stat, self._seen_sha = self._seen_stat, None, None
+        delay = delay_for(self._apply_failures, cap=60.0)
+        self._retry_at = time.monotonic() + delay
+        log.warning("apply failed %d time(s); retrying in %.1fs unless the file changes", self._apply_failures, delay)
 
     def _reject(self, release: Release, errors: tuple[ConfigIssue, ...] | list[ConfigIssue], stage: str) -> None:
         self._status.record_rejected(release.version, release.sha256, errors, stage)

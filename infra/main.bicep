@@ -25,7 +25,7 @@ param namePrefix string = 'litellmgw'
 @description('Tags for every resource.')
 param tags object = {}
 
-@description('Azure OpenAI regions: [{ name: eastus, accountResourceId: <resource ID of the existing Azure OpenAI account> }]. Each gets its own user-assigned identity, exposed to the gateway as <NAME>_MI_CLIENT_ID.')
+@description('Azure OpenAI regions: [{ name: eastus, accountResourceId: <resource ID of the existing Azure OpenAI account> }]. Each gets its own user-assigned identity, exposed to the gateway as <NAME>_MI_CLIENT_ID (upper case, - and . become _).')
 param openAiRegions array
 
 @description('Keep previous versions of config.yaml and of the releases in the config container.')
@@ -45,7 +45,7 @@ param allowSharedKeyAccess bool = false
 ])
 param storageSkuName string = 'Standard_ZRS'
 
-@description('Object IDs of operators (users/groups) allowed to upload config.yaml with --auth-mode login.')
+@description('Object IDs of operators and CI (users, groups, service principals) allowed to upload config.yaml with --auth-mode login. An ABAC condition limits their writes to that one blob: releases/ and status/ are written by the Function only.')
 param operatorPrincipalIds array = []
 
 @description('Pre-provisioned Service Bus subscriptions replica-0 .. replica-(N-1). Keep >= the StatefulSet replica count (or HPA maximum).')
@@ -67,21 +67,26 @@ param deployEventSubscription bool = false
 @maxValue(1000)
 param functionMaximumInstanceCount int = 40
 
-@description('Deploy Azure Cache for Redis (Entra auth) for the gateway.')
+@description('Deploy Azure Managed Redis (Entra auth, TLS, port 10000) for the gateway.')
 param enableRedis bool = false
 
-@description('Redis SKU.')
+@description('Azure Managed Redis SKU: tier and size in one name (there is no separate capacity).')
 @allowed([
-  'Basic'
-  'Standard'
-  'Premium'
+  'Balanced_B0'
+  'Balanced_B1'
+  'Balanced_B3'
+  'Balanced_B5'
+  'Balanced_B10'
+  'Balanced_B20'
+  'Balanced_B50'
+  'MemoryOptimized_M10'
+  'MemoryOptimized_M20'
+  'MemoryOptimized_M50'
+  'ComputeOptimized_X3'
+  'ComputeOptimized_X5'
+  'ComputeOptimized_X10'
 ])
-param redisSkuName string = 'Standard'
-
-@description('Redis capacity (C0..C6 / P1..P5).')
-@minValue(0)
-@maxValue(6)
-param redisCapacity int = 1
+param redisSkuName string = 'Balanced_B1'
 
 @description('AKS OIDC issuer URL (az aks show -g <rg> -n <aks> --query oidcIssuerProfile.issuerUrl -o tsv). Empty: no federated credentials are created.')
 param aksOidcIssuerUrl string = ''
@@ -126,6 +131,7 @@ module configStorage 'modules/storage.bicep' = {
     location: location
     storageAccountName: configStorageAccountName
     configContainerName: configContainerName
+    configBlobName: configBlobName
     deadLetterContainerName: deadLetterContainerName
     enableVersioning: enableBlobVersioning
     allowSharedKeyAccess: allowSharedKeyAccess
@@ -195,9 +201,7 @@ module redis 'modules/redis.bicep' = if (enableRedis) {
     location: location
     redisName: redisName
     skuName: redisSkuName
-    capacity: redisCapacity
     gatewayPrincipalId: identities.outputs.gatewayPrincipalId
-    gatewayIdentityName: identities.outputs.gatewayIdentityName
     tags: tags
   }
 }

@@ -94,6 +94,27 @@ def test_all_sections_parse() -> None:
     assert set(s.mi_client_ids) == {"BLOB_MI_CLIENT_ID", "EASTUS_MI_CLIENT_ID", "WESTUS_MI_CLIENT_ID"}
 
 
+@pytest.mark.parametrize(
+    ("host", "extra", "ssl", "port"),
+    [
+        ("gw-cache.eastus.redis.azure.net", {}, True, 10000),  # Azure Managed Redis: TLS on 10000
+        ("GW-Cache.EastUS.Redis.Azure.Net", {}, True, 10000),  # host names are case-insensitive
+        ("gw-cache.eastus.redis.azure.net", {"REDIS_SSL": "false"}, False, 10000),  # Plaintext database, same port
+        ("gw-cache.eastus.redis.azure.net", {"REDIS_PORT": "6380"}, True, 6380),  # an explicit port wins
+        ("cache.redis.cache.windows.net", {}, True, 6380),  # Azure Cache for Redis keeps TLS on 6380
+        ("cache.redis.cache.windows.net", {"REDIS_SSL": "false"}, False, 6379),
+        ("redis.local", {}, False, 6379),
+        ("redis.local", {"REDIS_SSL": "true"}, True, 6380),
+        ("evil.redis.azure.net.example.com", {}, False, 6379),  # only a real suffix counts
+    ],
+)
+def test_redis_tls_and_port_follow_the_azure_service(host: str, extra: dict[str, str], ssl: bool, port: int) -> None:
+    """REDIS_SSL and REDIS_PORT default by host: 10000/TLS for Azure Managed Redis, 6380/TLS for Azure Cache for Redis."""
+    env = {**BLOB_MI, "REDIS_HOST": host, "REDIS_AUTH_TYPE": "MI", "REDIS_USERNAME": "44444444-4444-4444-4444-444444444444", **extra}
+    redis = Settings.from_env(env).redis
+    assert redis is not None and (redis.ssl, redis.port) == (ssl, port)
+
+
 def test_secrets_are_masked_in_repr() -> None:
     """No secret value appears in the repr of the settings."""
     env = {**BLOB_MI, "LITELLM_MASTER_KEY": "sk-supersecretvalue123", "REDIS_HOST": "r", "REDIS_AUTH_TYPE": "PASSWORD", "REDIS_PASSWORD": "hunter2"}

@@ -30,10 +30,12 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.apply import health_auth
 from gateway.cache.responses import ResponseCaches
 from gateway.errors import ApplyError
 from gateway.release import Release
-from gateway.validation import envrefs
+from gateway.validation import envrefs, envsection, unenforced
+from gateway.validation import master_key as key_rule
 from gateway.validation.semantics import deployment_for_router, router_setting_names
 
 log = logging.getLogger(__name__)
@@ -68,6 +70,8 @@ class ApplyResult:
     commit_ms: float
     cache_flushed: bool
     warnings: tuple[str, ...] = ()
+    #: Which key authenticates requests (``LITELLM_MASTER_KEY`` or the config's reference); never the key.
+    master_key_source: str = ""
 
 
 @dataclass
@@ -82,6 +86,7 @@ class _Plan:
     cache_key: str | None
     fingerprint: str
     warnings: list[str] = field(default_factory=list)
+    master_key_source: str = ""
 
 
 def _identity_binder(model_list: list[dict[str, Any]], _litellm_settings: dict[str, Any]) -> list[dict[str, Any]]:
@@ -106,6 +111,8 @@ class ProxyApplier:
         self._lock = asyncio.Lock()
         self._defaults: dict[str, Any] = {}
         self._settings_keys: set[str] = set()
+        #: LiteLLM's own general_settings before any config: what a key removed from the config returns to.
+        self._general_baseline: dict[str, Any] | None = None
         self._user_callback_ids: set[int] = set()
         self._gateway_installed: tuple[Any, ...] = ()
         self._fingerprint: str | None = None
@@ -142,6 +149,7 @@ class ProxyApplier:
             commit_ms=(done - prepared) * 1000,
             cache_flushed=flushed,
             warnings=tuple(plan.warnings),
+            master_key_source=plan.master_key_source,
         )
         log.info(
             "applied release %s (%d deployments, groups %s) prepare=%.1fms commit=%.2fms",
@@ -159,7 +167,7 @@ class ProxyApplier:
         import litellm
         from litellm.types.router import RouterGeneralSettings
 
-        resolved = envrefs.resolve(config, self._env)
+        resolved = envrefs.resolve(config, envsection.effective_env(config, self._env))
         litellm_settings = dict(resolved.get("litellm_settings") or {})
         entries = resolved["model_list"]
         model_list = self._bind(entries, litellm_settings)
@@ -186,11 +194,9 @@ class ProxyApplier:
             ignore_invalid_deployments=False,
             **{k: v for k, v in router_settings.items() if k in known},
         )
-        warnings = [
-            f"general_settings.{key} is read at process start only; restart the replica for it to take effect"
-            for key in (resolved.get("general_settings") or {})
-            if key in _STARTUP_ONLY_GENERAL_SETTINGS
-        ]
+        # Settings LiteLLM would accept and not enforce never get this far: validation refuses them
+        # (gateway.validation.unenforced), so an apply has nothing to warn about.
+        warnings: list[str] = []
         return _Plan(
             router=router,
             model_list=router.get_model_list() or [],
@@ -200,6 +206,7 @@ class ProxyApplier:
             cache_key=cache_key,
             fingerprint=fingerprint,
             warnings=warnings,
+            master_key_source=key_rule.source(config),
         )
 
     # -- commit: event loop, no awaits ---------------------------------------------------
@@ -290,6 +297,8 @@ class ProxyApplier:
             if all(callback is not cb for cb in litellm.callbacks):
                 manager.add_litellm_callback(callback)
         self._gateway_installed = wanted
+        # GET /health probes deployments without the Router: give them the same hooks (health_auth).
+        health_auth.install(lambda: self._gateway_installed)
         self._user_callback_ids = {
             id(cb)
             for name in _CALLBACK_LISTS
@@ -301,20 +310,20 @@ class ProxyApplier:
         from litellm.proxy import proxy_server as ps
         from litellm.proxy.utils import hash_token
 
-        key = settings.get("master_key")
+        # One key authenticates: the config's (LiteLLM's precedence), else LITELLM_MASTER_KEY again
+        # once a config stops naming one. Validation already refused a weak one (key_rule).
+        key = settings.get("master_key") or self._env.get("LITELLM_MASTER_KEY")
         if isinstance(key, str) and key and key != ps.master_key:
             ps.master_key = key
             ps.litellm_master_key_hash = hash_token(key)
-        for name, value in settings.items():
-            if name not in _STARTUP_ONLY_GENERAL_SETTINGS:
-                ps.general_settings[name] = value
-
-
-#: general_settings keys LiteLLM wires into the server only while booting.
-_STARTUP_ONLY_GENERAL_SETTINGS = frozenset(
-    {"database_url", "custom_auth", "custom_sso", "custom_key_generate", "store_model_in_db", "use_google_kms",
-     "use_azure_key_vault", "key_management_system", "alerting", "pass_through_endpoints", "ui_access_mode"}
-)
+        # A live apply must equal a fresh start: the dict becomes LiteLLM's own defaults plus this config's
+        # keys, so a key the config no longer has (enforce_user_param ...) is gone, not left at its old value.
+        # Replaced in place: LiteLLM modules hold references to this dict object.
+        if self._general_baseline is None:
+            self._general_baseline = dict(ps.general_settings)
+        wanted = {**self._general_baseline, **{k: v for k, v in settings.items() if k not in unenforced.GENERAL_SETTINGS}}
+        ps.general_settings.clear()
+        ps.general_settings.update(wanted)
 
 
 def _fingerprint(model_list: list[dict[str, Any]]) -> str:

@@ -20,7 +20,11 @@ Do not give the Router redis_host/redis_port and do not let the proxy's load_con
 (`litellm_settings.cache: true`): both create litellm's plain RedisCache, which blocks on a dead Redis.
 """
 
-from .credentials import REDIS_ENTRA_SCOPE, EntraTokenCredentialProvider, managed_identity_credential
+from .credentials import (
+    REDIS_ENTRA_SCOPE,
+    EntraTokenCredentialProvider,
+    managed_identity_credential,
+)
 from .factory import (
     build_response_cache,
     cache_status,
@@ -32,12 +36,12 @@ from .failover import BACKEND_MEMORY, BACKEND_REDIS, FailoverCache
 from .settings import AuthType, RedisConnection
 
 __all__ = [
-    "AuthType",
     "BACKEND_MEMORY",
     "BACKEND_REDIS",
+    "REDIS_ENTRA_SCOPE",
+    "AuthType",
     "EntraTokenCredentialProvider",
     "FailoverCache",
-    "REDIS_ENTRA_SCOPE",
     "RedisConnection",
     "build_response_cache",
     "cache_status",

@@ -134,7 +134,7 @@ async def stop_response_cache(cache: Cache | None, *, keep: Cache | None = None)
         return
     try:
         await backend.stop()
-    except Exception:  # noqa: BLE001
+    except Exception:
         logger.debug("stopping response cache failed", exc_info=True)
 
 

@@ -14,7 +14,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.cache.factory import build_response_cache, cache_status, start_response_cache, stop_response_cache
+from gateway.cache.factory import (
+    build_response_cache,
+    cache_status,
+    start_response_cache,
+    stop_response_cache,
+)
 from gateway.cache.settings import RedisConnection
 from gateway.settings import RedisSettings
 

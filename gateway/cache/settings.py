@@ -1,7 +1,7 @@
 """Redis connection settings for the response cache: a plain value, no I/O.
 
 `RedisConnection` is what the rest of `gateway.cache` needs to reach one Redis
-(Azure Cache for Redis in production, a local redis-server in tests). It never
+(Azure Managed Redis or Azure Cache for Redis in production, a local redis-server in tests). It never
 opens a socket; `FailoverCache` does that in the background.
 """
 
@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from typing import Literal, cast
 from urllib.parse import unquote, urlparse
 
+from gateway.settings import default_redis_port, redis_tls_by_default
+
 AuthType = Literal["PASSWORD", "MI", "NONE"]
 AUTH_TYPES: tuple[AuthType, ...] = ("PASSWORD", "MI", "NONE")
-
-#: Host suffixes of Azure's managed Redis offerings; these only accept TLS by default.
-AZURE_REDIS_HOST_SUFFIXES = (".redis.cache.windows.net", ".redis.azure.net")
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -37,9 +36,10 @@ def _parse_bool(name: str, value: object) -> bool:
 class RedisConnection:
     """Where and how to reach one Redis. Immutable; equality compares every field (password included).
 
-    port defaults to 6380 when ssl else 6379. auth:
+    port defaults to 10000 for Azure Managed Redis (`*.redis.azure.net`), else 6380 when ssl and
+    6379 without. auth:
       * "PASSWORD" - AUTH with `password` (and `username` for an ACL user).
-      * "MI"       - Entra ID token for Azure Cache for Redis from a managed identity
+      * "MI"       - Entra ID token for Azure Managed Redis / Azure Cache for Redis from a managed identity
                      (`mi_client_id` = user-assigned identity's client id, None = system-assigned);
                      `username` = the identity's object id (REDIS_USERNAME), or taken from the
                      token's `oid` claim when unset.
@@ -66,7 +66,7 @@ class RedisConnection:
         object.__setattr__(self, "auth", auth)
         port = self.port
         if port is None or port == "":
-            port = 6380 if self.ssl else 6379
+            port = default_redis_port(host, bool(self.ssl))
         try:
             port = int(port)
         except (TypeError, ValueError):
@@ -126,11 +126,7 @@ class RedisConnection:
         if not host:
             return None
         host_s = str(host).strip()
-        ssl = (
-            _parse_bool("cache_params.ssl", ssl_raw)
-            if ssl_raw not in (None, "")
-            else host_s.lower().endswith(AZURE_REDIS_HOST_SUFFIXES)
-        )
+        ssl = _parse_bool("cache_params.ssl", ssl_raw) if ssl_raw not in (None, "") else redis_tls_by_default(host_s)
         auth = str(cache_params.get("redis_auth_type") or "").strip().upper() or ("PASSWORD" if password else "NONE")
         return cls(
             host=host_s,

@@ -21,7 +21,12 @@ from typing import Any, Literal, Protocol
 
 from azure.identity import ManagedIdentityCredential, WorkloadIdentityCredential
 
-from gateway.identity.tokens import DEFAULT_REFRESH_MARGIN_S, RefreshingToken, Token, TokenStats
+from gateway.identity.tokens import (
+    DEFAULT_REFRESH_MARGIN_S,
+    RefreshingToken,
+    Token,
+    TokenStats,
+)
 
 _LOG = logging.getLogger(__name__)
 
@@ -77,7 +82,7 @@ class AzureTokenProvider:
     which would reach the cached token; without one it masks ``str(provider)``.
     """
 
-    __slots__ = ("spec", "scope", "_token")
+    __slots__ = ("_token", "scope", "spec")
 
     def __init__(self, spec: IdentitySpec, scope: str, token: RefreshingToken) -> None:
         self.spec = spec
@@ -90,6 +95,10 @@ class AzureTokenProvider:
     @property
     def stats(self) -> TokenStats:
         return self._token.stats
+
+    def unavailable(self) -> bool:
+        """True while this identity cannot produce a token (see ``RefreshingToken.unavailable``)."""
+        return self._token.unavailable()
 
     def __copy__(self) -> AzureTokenProvider:
         return self
@@ -171,7 +180,7 @@ class CredentialRegistry:
             try:
                 provider()
             except Exception as exc:  # reported to the caller, who decides whether to log or fail
-                failures[provider.spec.describe()] = str(exc)
+                failures[provider.spec.describe()] = getattr(exc, "detail", None) or str(exc)
         return failures
 
     def close(self) -> None:

@@ -22,16 +22,27 @@ The input is never mutated; ``os.environ/`` references must already be resolved.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from gateway.errors import ConfigIssue, GatewayError
-from gateway.identity.azure import COGNITIVE_SERVICES_SCOPE, CredentialRegistry, IdentitySpec
-from gateway.identity.databricks import MODEL_INFO_MARKER, DatabricksCredential, DatabricksTokenCache, workspace_url
+from gateway.identity.azure import (
+    COGNITIVE_SERVICES_SCOPE,
+    CredentialRegistry,
+    IdentitySpec,
+)
+from gateway.identity.databricks import (
+    MODEL_INFO_MARKER,
+    DatabricksCredential,
+    DatabricksTokenCache,
+    workspace_url,
+)
+from gateway.identity.process_env import fallbacks_for
 
 FLAG = "enable_azure_ad_token_refresh"
 _AZURE_IDENTITY_KEYS = ("client_id", "tenant_id", "azure_federated_token_file")
@@ -61,6 +72,11 @@ class DeploymentIdentity:
     kind: DeploymentKind
     client_id: str | None = None
     reason: str = ""
+    #: Where the deployment's credential comes from, decided by the gateway (never a process-wide fallback).
+    credential: str = "none"
+    #: The token source to ask for its state (an ``IdentitySpec`` or a Databricks key); not shown.
+    source: object = field(default=None, compare=False, repr=False)
+    warning: str = ""
 
     @property
     def label(self) -> str:
@@ -73,7 +89,9 @@ class DeploymentIdentity:
             "index": self.index,
             "identity": self.kind,
             "client_id": self.client_id,
+            "credential": self.credential,
             "reason": self.reason,
+            **({"warning": self.warning} if self.warning else {}),
         }
 
 
@@ -100,7 +118,9 @@ def bind_identities(
 
     ``litellm_settings`` is the config's global block (for ``enable_azure_ad_token_refresh``);
     ``environ`` defaults to ``os.environ`` (``AZURE_FEDERATED_TOKEN_FILE``, ``AZURE_TENANT_ID``,
-    ``AZURE_CLIENT_ID``, ``DATABRICKS_API_BASE``).
+    ``AZURE_CLIENT_ID``; and, for warnings only, the provider fallbacks of ``process_env`` that the
+    gateway hides from LiteLLM). An identity-bound deployment needs its own ``api_base``: it never
+    takes an endpoint (or a key) from the process.
     """
     env = os.environ if environ is None else environ
     global_flag = _truthy((litellm_settings or {}).get(FLAG))
@@ -134,10 +154,18 @@ def bind_identities(
             elif provider == "databricks":
                 ident = _bind_databricks(index, name, params, databricks, env, dbx_keys, new_entry)
             else:
-                ident = DeploymentIdentity(index, name, "unchanged", reason=f"provider {provider or 'unknown'}")
+                ident = DeploymentIdentity(index, name, "unchanged", reason=f"provider {provider or 'unknown'}",
+                                           credential=_own_credential(params))
         except _Problem as problem:
             issues.append(ConfigIssue(problem.path, f"{_label(index, name)}: {problem.message}"))
             ident = DeploymentIdentity(index, name, "unchanged", reason="error")
+        if ident.credential == "none" and (hidden := fallbacks_for(provider, env)):
+            warning = (
+                f"no credential of its own; LiteLLM would fall back to the process-wide {', '.join(hidden)}, "
+                f"which the gateway does not allow: reference it in litellm_params (e.g. api_key: os.environ/{hidden[0]})"
+            )
+            warnings.append(f"{_label(index, name)}: {warning}")
+            ident = dataclasses.replace(ident, warning=warning)
         out.append(new_entry)
         identities.append(ident)
 
@@ -172,10 +200,13 @@ def _bind_azure(
     path = f"model_list[{index}].litellm_params"
     own = next((key for key in _AZURE_OWN_CREDENTIALS if params.get(key)), None)
     if own is not None:
-        return DeploymentIdentity(index, name, "unchanged", params.get("client_id"), f"uses its own {own}")
+        return DeploymentIdentity(index, name, "unchanged", params.get("client_id"), f"uses its own {own}", own)
     requested_by = _identity_request(params, local_flag, global_flag)
     if requested_by is None:
         return DeploymentIdentity(index, name, "unchanged", reason="no identity requested")
+    if not isinstance(params.get("api_base"), str) or not params["api_base"]:
+        raise _Problem(f"{path}.api_base", "a deployment bound to an identity needs its own api_base "
+                       "(the gateway never lets it use a process-wide AZURE_API_BASE)")
 
     client_id = _optional_str(params, "client_id", path)
     token_file = _optional_str(params, "azure_federated_token_file", path) or env.get("AZURE_FEDERATED_TOKEN_FILE")
@@ -198,7 +229,8 @@ def _bind_azure(
     for key in _AZURE_IDENTITY_KEYS:
         params.pop(key, None)
     specs.add(spec)
-    return DeploymentIdentity(index, name, spec.kind, spec.client_id, requested_by)
+    return DeploymentIdentity(index, name, spec.kind, spec.client_id, requested_by,
+                              f"azure_ad_token_provider ({spec.kind})", spec)
 
 
 def _identity_request(params: Mapping[str, Any], local_flag: object, global_flag: bool) -> str | None:
@@ -225,7 +257,8 @@ def _bind_databricks(
 ) -> DeploymentIdentity:
     path = f"model_list[{index}].litellm_params"
     if "client_id" not in params and "client_secret" not in params:
-        return DeploymentIdentity(index, name, "unchanged", reason="no service principal")
+        return DeploymentIdentity(index, name, "unchanged", reason="no service principal",
+                                  credential=_own_credential(params))
     client_id = _optional_str(params, "client_id", path)
     client_secret = _optional_str(params, "client_secret", path)
     if not client_id or not client_secret:
@@ -234,7 +267,7 @@ def _bind_databricks(
                        f"{missing} is missing or empty")
     if params.get("api_key"):
         raise _Problem(f"{path}.api_key", "set either api_key or client_id/client_secret, not both")
-    api_base = params.get("api_base") or env.get("DATABRICKS_API_BASE")
+    api_base = params.get("api_base")  # never DATABRICKS_API_BASE: an identity-bound deployment names its endpoint
     if not isinstance(api_base, str) or not api_base:
         raise _Problem(f"{path}.api_base", "Databricks service principal needs api_base (the workspace URL)")
     try:
@@ -256,7 +289,8 @@ def _bind_databricks(
     entry["model_info"] = model_info
     keys.add(key)
     kind: DeploymentKind = "databricks_entra" if credential.flow == "entra" else "databricks_m2m"
-    return DeploymentIdentity(index, name, kind, client_id, "client_id/client_secret")
+    return DeploymentIdentity(index, name, kind, client_id, "client_id/client_secret",
+                              f"service principal token ({kind})", key)
 
 
 def _deployment_id(model_name: str, params: Mapping[str, Any], identity_key: str) -> str:
@@ -264,6 +298,11 @@ def _deployment_id(model_name: str, params: Mapping[str, Any], identity_key: str
     material = json.dumps([model_name, {k: v for k, v in params.items() if not callable(v)}, identity_key],
                           sort_keys=True, default=str)
     return hashlib.sha256(material.encode()).hexdigest()
+
+
+def _own_credential(params: Mapping[str, Any]) -> str:
+    """The credential a deployment names itself (a litellm_params key), or ``none``."""
+    return next((key for key in _AZURE_OWN_CREDENTIALS if params.get(key)), "none")
 
 
 def _optional_str(params: Mapping[str, Any], key: str, path: str) -> str | None:

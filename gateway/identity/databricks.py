@@ -29,7 +29,13 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 from azure.identity import ClientSecretCredential
 
-from gateway.identity.tokens import DEFAULT_REFRESH_MARGIN_S, RefreshingToken, Token, TokenFetchError, TokenStats
+from gateway.identity.tokens import (
+    DEFAULT_REFRESH_MARGIN_S,
+    RefreshingToken,
+    Token,
+    TokenFetchError,
+    TokenStats,
+)
 
 AZURE_DATABRICKS_SCOPE = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default"
 """The Azure Databricks first-party application; Entra tokens for it are accepted by every workspace."""
@@ -118,6 +124,12 @@ class DatabricksTokenCache:
             return cached
         return await asyncio.to_thread(source.get)
 
+    def unavailable(self, key: str) -> bool:
+        """True while ``key``'s token source cannot produce a token (unknown keys count as unavailable)."""
+        with self._lock:
+            entry = self._sources.get(key)
+        return entry is None or entry[1].unavailable()
+
     def describe(self, key: str) -> str:
         return self._sources[key][0].describe() if key in self._sources else f"unknown Databricks identity {key}"
 
@@ -141,7 +153,7 @@ class DatabricksTokenCache:
             try:
                 self.get_token(key)
             except Exception as exc:  # reported, not raised: a config apply decides what to do
-                failures[self.describe(key)] = str(exc)
+                failures[self.describe(key)] = getattr(exc, "detail", None) or str(exc)
         return failures
 
     def prune(self, keep: Iterable[str]) -> None:

@@ -35,15 +35,25 @@ DEFAULT_REFRESH_MARGIN_S = 300.0
 
 
 class TokenFetchError(RuntimeError):
-    """A token could not be obtained; the message names the identity, never a secret.
+    """A token could not be obtained. ``str()`` is what a client may see; ``detail`` is for logs and health.
 
-    ``status_code = 401``: LiteLLM's Azure handler re-raises exceptions that carry a
-    status code and maps 401 to ``AuthenticationError``, which makes the Router cool
-    the deployment down at once and retry on another deployment of the group. Without
-    it the failure becomes a generic 500 that the Router may retry on the same deployment.
+    LiteLLM copies an exception's text into the HTTP response, so ``str()`` never
+    names the identity (client ids, tenants, token URLs): only ``detail`` does.
+    ``status_code = 503``: LiteLLM maps it to ``ServiceUnavailableError``, which
+    makes the Router cool the deployment down at once and retry the request on
+    another deployment of the group; when none is left the caller gets a 503, an
+    upstream-credential failure, not a 401 that would blame the caller's own key.
     """
 
-    status_code = 401
+    status_code = 503
+    PUBLIC_MESSAGE = (
+        "the gateway could not obtain a credential for this deployment from its identity provider; "
+        "the operator can see which on /health/config"
+    )
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(self.PUBLIC_MESSAGE)
+        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -65,6 +75,8 @@ class TokenStats:
     last_fetch_at: float | None = None
     expires_on: float | None = None
     last_error: str | None = None
+    #: When the current run of failures began (epoch seconds); None while the last fetch succeeded.
+    failing_since: float | None = None
 
 
 class RefreshingToken:
@@ -113,6 +125,19 @@ class RefreshingToken:
             self._start_background_refresh()
         return token.value
 
+    def unavailable(self) -> bool:
+        """True while a call would fail at once: no usable token and the last fetch failed within the backoff.
+
+        Routing skips such a deployment while its group has another (``DatabricksAuthHook`` /
+        ``IdentityRoutingHook``); once the backoff has passed one request tries the identity again.
+        """
+        token = self._token
+        now = self._clock()
+        if token is not None and now < token.expires_on - self._min_validity:
+            return False
+        failure = self._last_failure
+        return failure is not None and now - failure[0] < self._failure_backoff
+
     def get(self) -> str:
         """Return a valid token, fetching inline only when none is cached or it is about to expire."""
         cached = self.peek()
@@ -142,7 +167,12 @@ class RefreshingToken:
             self._next_attempt_at = now + self._retry_delay
             reason = _describe(exc)
             self._last_failure = (now, reason)
-            self._stats = replace(self._stats, failures=self._stats.failures + 1, last_error=reason)
+            self._stats = replace(
+                self._stats,
+                failures=self._stats.failures + 1,
+                last_error=reason,
+                failing_since=self._stats.failing_since or now,
+            )
             raise TokenFetchError(f"{self.name}: token fetch failed: {reason}") from exc
         self._token = token
         self._last_failure = None
@@ -155,6 +185,7 @@ class RefreshingToken:
             last_fetch_at=now,
             expires_on=token.expires_on,
             last_error=None,
+            failing_since=None,
         )
         return token
 
@@ -172,14 +203,15 @@ class RefreshingToken:
                 self._stats = replace(self._stats, background_refreshes=self._stats.background_refreshes + 1)
                 self._fetch_locked()
         except TokenFetchError as exc:
-            _LOG.warning("background token refresh failed, keeping the current token: %s", exc)
+            _LOG.warning("background token refresh failed, keeping the current token: %s", exc.detail)
         finally:
             self._refreshing = False
 
 
 def _describe(exc: BaseException) -> str:
     """Exception class and first line of its message, capped: enough to act on, no response bodies."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    message = str(getattr(exc, "detail", None) or exc).strip()
+    text = message.splitlines()[0] if message else ""
     if len(text) > 300:
         text = text[:300] + "..."
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -2,7 +2,7 @@
 
 This package holds all of the Azure Function's judgement and none of its
 hosting, so it runs the same under the Functions host, the local dev stack
-(``gateway.devstack.eventgrid``) and the tests:
+(``devstack.eventgrid``) and the tests:
 
 * ``events``   - Event Grid / CloudEvents BlobCreated -> ``BlobCreated`` (or ignored)
 * ``store``    - exact-version download, create-once release blobs, CAS on current.json and the status blob

@@ -1,4 +1,4 @@
-"""The publisher's environment and the Azure clients built from it.
+"""The publisher's environment, and its Azure clients (built by the one seam, ``gateway.cloud``).
 
 Variables (app settings of the Function App, or ``local.settings.json``)::
 
@@ -30,7 +30,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from gateway.settings import DEFAULT_MAX_CONFIG_BYTES, Secret, EnvReader
+from gateway.cloud import clients
+from gateway.cloud.credentials import Endpoint
+from gateway.settings import DEFAULT_MAX_CONFIG_BYTES, EnvReader, Secret
 from gateway.validation import ValidationOptions
 
 _LOG = logging.getLogger(__name__)
@@ -144,47 +146,25 @@ class PublisherSettings:
             max_bytes=self.max_config_bytes,
         )
 
+    def blob_endpoint(self) -> Endpoint:
+        return Endpoint(self.blob_auth, self.blob_account_url, self.blob_connection_string, self.blob_client_id)
+
+    def servicebus_endpoint(self) -> Endpoint:
+        return Endpoint(self.servicebus_auth, self.servicebus_namespace, self.servicebus_connection_string, self.servicebus_client_id)
+
     def describe(self) -> str:
         """A log line without secrets: which endpoints and which kind of auth."""
-
-        def how(auth: str, variable: str, endpoint: str | None, client_id: str | None) -> str:
-            if auth == "CONNECTION_STRING":
-                return f"connection string ({variable})"
-            who = f"managed identity {client_id}" if client_id else "DefaultAzureCredential"
-            return f"{who} -> {endpoint}"
-
-        blob = how(self.blob_auth, "BLOB_CONNECTION_STRING", self.blob_account_url, self.blob_client_id)
-        sb = how(self.servicebus_auth, "SERVICEBUS_CONNECTION_STRING", self.servicebus_namespace, self.servicebus_client_id)
+        blob = self.blob_endpoint().describe("BLOB_CONNECTION_STRING")
+        sb = self.servicebus_endpoint().describe("SERVICEBUS_CONNECTION_STRING")
         allow = "off" if self.allowed_env is None else f"{len(self.allowed_env)} names"
         return f"blob {self.container}/{self.config_blob} via {blob}; topic {self.topic} via {sb}; allow-list {allow}"
 
 
-def credential(client_id: str | None) -> Any:
-    """Managed identity: the user-assigned identity ``client_id`` names, else ``DefaultAzureCredential``."""
-    from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
-
-    if client_id:
-        return ManagedIdentityCredential(client_id=client_id)
-    return DefaultAzureCredential()
+def container_client(settings: PublisherSettings) -> Any:
+    """A sync ``ContainerClient`` for the config container (credential chosen in ``gateway.cloud``)."""
+    return clients.container_client(settings.blob_endpoint(), settings.container, aio=False)
 
 
-def container_client(settings: PublisherSettings, cred: Any = None) -> Any:
-    """A sync ``ContainerClient`` for the config container."""
-    from azure.storage.blob import BlobServiceClient
-
-    if settings.blob_auth == "CONNECTION_STRING" and settings.blob_connection_string is not None:
-        service = BlobServiceClient.from_connection_string(settings.blob_connection_string.reveal())
-    else:
-        service = BlobServiceClient(settings.blob_account_url, credential=cred or credential(settings.blob_client_id))
-    return service.get_container_client(settings.container)
-
-
-def servicebus_client(settings: PublisherSettings, cred: Any = None) -> Any:
+def servicebus_client(settings: PublisherSettings) -> Any:
     """A sync ``ServiceBusClient`` for the namespace (the topic sender is opened from it)."""
-    from azure.servicebus import ServiceBusClient
-
-    if settings.servicebus_auth == "CONNECTION_STRING" and settings.servicebus_connection_string is not None:
-        return ServiceBusClient.from_connection_string(settings.servicebus_connection_string.reveal())
-    return ServiceBusClient(
-        settings.servicebus_namespace, credential=cred or credential(settings.servicebus_client_id)
-    )
+    return clients.servicebus_client(settings.servicebus_endpoint(), aio=False)

@@ -50,6 +50,7 @@ from gateway.publisher.bus import MessageSender, build_notice, publish
 from gateway.publisher.events import BlobCreated
 from gateway.publisher.store import ReleaseStore, Superseded, TooLarge
 from gateway.validation import ValidationOptions, validate
+from gateway.validation.loader import LoadError
 
 _LOG = logging.getLogger(__name__)
 
@@ -117,6 +118,8 @@ def handle_blob_created(
         return PublishOutcome("superseded", version, detail=str(exc))
     except TooLarge as exc:
         return _reject(store, event, "", (ConfigIssue("", str(exc)),))
+    except LoadError as exc:  # Content-Encoding over the cap once decoded, unsupported or corrupt
+        return _reject(store, event, "", (exc.issue,))
 
     report = validate(data, options)
     if not report.valid:

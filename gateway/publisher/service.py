@@ -1,6 +1,6 @@
 """The publisher wired to real clients: what the Function (or the dev stack) calls per event.
 
-``Publisher.from_env(os.environ)`` builds the settings, one credential, the
+``Publisher.from_env(os.environ)`` builds the settings, the credentials, the
 container client and the Service Bus sender once; ``handle(event)`` takes a raw
 event dict, a ``func.EventGridEvent`` or a ``func.CloudEvent`` and returns a
 ``PublishOutcome``. It raises only on transient errors (storage, Service Bus,
@@ -15,6 +15,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from gateway.cloud.errors import translated
 from gateway.publisher import clients
 from gateway.publisher.clients import PublisherSettings
 from gateway.publisher.events import InvalidEvent, parse_event
@@ -38,23 +39,11 @@ class Publisher:
 
     @classmethod
     def from_settings(cls, settings: PublisherSettings) -> "Publisher":
-        # One credential (one token cache) per identity, shared by the clients that use it.
-        creds: dict[str | None, Any] = {}
-
-        def cred_for(auth: str, client_id: str | None) -> Any:
-            if auth != "MI":
-                return None
-            if client_id not in creds:
-                creds[client_id] = clients.credential(client_id)
-            return creds[client_id]
-
         _LOG.info("publisher: %s", settings.describe())
         return cls(
             settings,
-            container_client=clients.container_client(settings, cred_for(settings.blob_auth, settings.blob_client_id)),
-            servicebus_client=clients.servicebus_client(
-                settings, cred_for(settings.servicebus_auth, settings.servicebus_client_id)
-            ),
+            container_client=clients.container_client(settings),
+            servicebus_client=clients.servicebus_client(settings),
         )
 
     @classmethod
@@ -77,7 +66,9 @@ class Publisher:
             return PublishOutcome("ignored", None, detail=str(exc))
         if parsed is None:
             return PublishOutcome("ignored", None, detail="not a BlobCreated event for the watched blob")
-        outcome = handle_blob_created(parsed, store=self.store, sender=self.sender, options=self.options)
+        # Storage and Service Bus failures leave as SourceError: the Function raises, Event Grid redelivers.
+        with translated(f"publishing {parsed.blob_name} version {parsed.sequencer}"):
+            outcome = handle_blob_created(parsed, store=self.store, sender=self.sender, options=self.options)
         level = logging.WARNING if outcome.result == "rejected" else logging.INFO
         _LOG.log(level, "publisher: %s/%s event %s: %s", parsed.container, parsed.blob_name, parsed.event_id, outcome.describe())
         return outcome

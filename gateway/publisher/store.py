@@ -9,7 +9,7 @@ delivery and under concurrent Function instances:
   an existing blob with the same bytes is success, different bytes is an error.
 * ``advance_current`` and ``write_status`` are compare-and-swap on the blob's ETag and
   never replace a pointer or a verdict with an older version; a lost race is re-read
-  and retried a bounded number of times.
+  and retried a bounded number of times with the gateway's backoff (``gateway.retry``).
 
 Synchronous ``azure.storage.blob`` client: the Function handler is synchronous.
 """
@@ -29,6 +29,8 @@ from gateway.errors import GatewayError
 from gateway.protocol import CurrentPointer, PublishStatus
 from gateway.publisher.events import normalize_etag
 from gateway.release import is_newer, sha256_hex
+from gateway.retry import retrying
+from gateway.validation import content_encoding
 
 _LOG = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -85,10 +87,16 @@ class ReleaseStore:
         """
         blob = self.container.get_blob_client(blob_name)
         try:
-            downloader = blob.download_blob(etag=_if_match(etag), match_condition=MatchConditions.IfNotModified)
+            # decompress=False: the SDK would inflate Content-Encoding: gzip in memory after the size
+            # check saw the stored size; content_encoding.decode caps the decoded size instead (item 9).
+            downloader = blob.download_blob(
+                etag=_if_match(etag), match_condition=MatchConditions.IfNotModified, decompress=False
+            )
             if max_bytes is not None and downloader.size > max_bytes:
                 raise TooLarge(downloader.size, max_bytes)
-            return downloader.readall()
+            raw = downloader.readall()
+            encoding = downloader.properties.content_settings.content_encoding
+            return content_encoding.decode(raw, encoding, limit=max_bytes if max_bytes is not None else 1 << 62)
         except ResourceModifiedError as exc:  # 412: a newer upload replaced this one
             raise Superseded(f"{blob_name} no longer has ETag {normalize_etag(etag)}: a newer upload replaced it (or it was deleted)") from exc
         except ResourceNotFoundError as exc:
@@ -170,23 +178,40 @@ class ReleaseStore:
             return None, etag
 
     def _cas(self, name: str, parse: Callable[[bytes], T], decide: Callable[[T | None], bool], body: bytes) -> bool:
+        """Read, decide, write on the ETag read; a lost race re-reads (``gateway.retry`` policy, bounded)."""
         blob = self.container.get_blob_client(name)
-        for _attempt in range(self.cas_attempts):
-            existing, etag = self._read_json(name, parse)
-            if not decide(existing):
-                return False
-            try:
-                if etag is None:
-                    blob.upload_blob(body, overwrite=False, content_settings=_JSON)
-                else:
-                    blob.upload_blob(
-                        body,
-                        overwrite=True,
-                        etag=etag,
-                        match_condition=MatchConditions.IfNotModified,
-                        content_settings=_JSON,
-                    )
-                return True
-            except (ResourceModifiedError, ResourceExistsError):
-                _LOG.info("%s changed while updating it; re-reading", name)
-        raise ConcurrentUpdate(f"{name}: lost {self.cas_attempts} compare-and-swap races in a row")
+        try:
+            for attempt in retrying(
+                f"compare-and-swap of {name}",
+                _LOG,
+                retry_on=_LostRace,
+                base=0.05,
+                cap=1.0,
+                max_attempts=self.cas_attempts,
+                level=logging.INFO,
+            ):
+                with attempt:
+                    existing, etag = self._read_json(name, parse)
+                    if not decide(existing):
+                        return False
+                    try:
+                        if etag is None:
+                            blob.upload_blob(body, overwrite=False, content_settings=_JSON)
+                        else:
+                            blob.upload_blob(
+                                body,
+                                overwrite=True,
+                                etag=etag,
+                                match_condition=MatchConditions.IfNotModified,
+                                content_settings=_JSON,
+                            )
+                    except (ResourceModifiedError, ResourceExistsError) as exc:
+                        raise _LostRace(f"{name} changed while updating it") from exc
+                    return True
+        except _LostRace as exc:
+            raise ConcurrentUpdate(f"{name}: lost {self.cas_attempts} compare-and-swap races in a row") from exc
+        raise AssertionError("unreachable: the retry loop returns or raises")
+
+
+class _LostRace(GatewayError):
+    """Someone else wrote the blob between our read and our conditional write."""

@@ -6,22 +6,23 @@ import asyncio
 import logging
 from pathlib import Path
 
-from gateway.release import Release
-from gateway.sync import SyncLoop
+from gateway.judge import Announcement
+from gateway.release import sha256_hex
+from gateway.sources import ReleaseSink
 
 log = logging.getLogger(__name__)
 
 
 class LocalFileSource:
-    """Polls FILE's mtime and size, and offers its content when the hash changes."""
+    """Polls FILE's mtime and size, and announces its content (unordered, named by hash) when they change."""
 
-    def __init__(self, path: Path, sync: SyncLoop, *, interval: float = 1.0) -> None:
+    def __init__(self, path: Path, *, interval: float = 1.0) -> None:
         self.path = path
-        self._sync = sync
+        self.origin = f"local:{path}"
         self._interval = interval
         self._seen: tuple[int, int] | None = None
 
-    async def poll_once(self) -> None:
+    async def poll_once(self, sink: ReleaseSink) -> None:
         try:
             st = self.path.stat()
         except FileNotFoundError:
@@ -30,15 +31,21 @@ class LocalFileSource:
         key = (st.st_mtime_ns, st.st_size)
         if key == self._seen:
             return
-        self._seen = key
         data = await asyncio.to_thread(self.path.read_bytes)
-        release = Release.from_bytes(data, origin=f"local:{self.path}")
-        await self._sync.offer(release, ordered=False)
 
-    async def run(self) -> None:
+        async def fetch(*, refetch: bool = False) -> bytes:
+            return data
+
+        await sink.offer(Announcement(None, sha256_hex(data), self.origin, fetch, ordered=False))
+        self._seen = key
+
+    async def run(self, sink: ReleaseSink) -> None:
         while True:
             try:
-                await self.poll_once()
+                await self.poll_once(sink)
             except OSError as exc:
-                log.warning("cannot read %s: %s", self.path, exc)
+                log.warning("cannot read or write %s: %s; retrying", self.path, exc)
             await asyncio.sleep(self._interval)
+
+    async def aclose(self) -> None:
+        return None

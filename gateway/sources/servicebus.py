@@ -1,21 +1,24 @@
 """Service Bus: the push channel. One subscription per replica, peek-lock, reconnect forever.
 
-Settlement follows what the sync loop decided, so the broker's redelivery means
-"try again" and nothing else:
+Settlement follows the judge's verdict, so the broker's redelivery means "try
+again" and dead-lettering means "this can never succeed":
 
-* written, duplicate, stale, rejected -> complete. A config this replica
-  rejects is reported (health, logs), not redelivered forever;
-* a transient failure (the release blob could not be read, the disk write
-  failed) -> abandon, so the broker redelivers it;
-* a message that is not a release notice at all -> dead-letter, with the reason.
+* written, relabelled, duplicate, stale, rejected -> complete. A config this
+  replica rejects is reported (health, logs), not redelivered forever;
+* corrupt (the bytes never hash to the announced sha256, also after re-reading
+  the immutable release blob) and messages that are not release notices ->
+  dead-letter, with the reason in the log and on the dead-lettered message;
+* a transient failure (the release blob cannot be read, the disk write failed)
+  -> retried in-process with the gateway's backoff while the message lock is
+  renewed, for up to ``retry_seconds``; only then abandoned, so a storage blip
+  of seconds costs one delivery, not ten.
 
-The receive loop never blocks serving: it runs as a background task and any
-connection failure is retried with capped exponential backoff and jitter.
+The receive loop never blocks serving: it runs as a background task and a lost
+connection is re-established with the same backoff.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import socket
@@ -23,97 +26,137 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from gateway.backoff import Backoff
-from gateway.errors import IntegrityError, describe
+from gateway.cloud.errors import translated
+from gateway.errors import MalformedNotice, describe
+from gateway.judge import Announcement, Verdict
 from gateway.protocol import ReleaseNotice
-from gateway.release import sha256_hex
-from gateway.sources.blob import verified_release
-from gateway.sync import Outcome, SyncLoop
+from gateway.retry import retrying_async
+from gateway.sources import ReleaseSink
 
 log = logging.getLogger(__name__)
 
-#: Reads a release blob by name (the Blob source provides it); used when a notice is sent by reference.
+#: Reads a release blob by name (the Blob source provides it).
 ReleaseReader = Callable[[str], Awaitable[bytes]]
+#: Creates this replica's own subscription before receiving (None: pre-provisioned).
+SubscriptionCreator = Callable[[], Awaitable[None]]
+
+#: Seconds a transient failure is retried in-process before the message is abandoned.
+DEFAULT_RETRY_SECONDS = 60.0
 
 
 class ServiceBusSource:
     def __init__(
         self,
         client_factory: Callable[[], Any],
-        sync: SyncLoop,
         *,
         topic: str,
         subscription: str,
         read_release: ReleaseReader,
         max_wait_time: float = 5.0,
+        retry_seconds: float = DEFAULT_RETRY_SECONDS,
+        create_subscription: SubscriptionCreator | None = None,
     ) -> None:
         self._client_factory = client_factory
-        self._sync = sync
         self._topic = topic
         self._subscription = subscription
         self._read_release = read_release
         self._max_wait_time = max_wait_time
+        self._retry_seconds = retry_seconds
+        self._create_subscription = create_subscription
         self.origin = f"servicebus:{topic}/{subscription}"
 
-    async def run(self) -> None:
-        backoff = Backoff(base=0.5, cap=30.0)
-        while True:
+    async def run(self, sink: ReleaseSink) -> None:
+        if self._create_subscription is not None:
             try:
-                await self._receive_forever(backoff)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - reconnect forever; serving is never blocked by the bus
-                delay = backoff.next_delay()
-                log.warning("service bus %s: %s; reconnecting in %.1fs", self.origin, describe(exc), delay)
-                await asyncio.sleep(delay)
+                await self._create_subscription()
+            except Exception as exc:  # noqa: BLE001 - without Manage rights the poll still converges
+                log.error(
+                    "cannot create per-replica subscription %s (needs Manage rights, or set SERVICEBUS_SUBSCRIPTION): %s",
+                    self.origin,
+                    describe(exc),
+                )
+        async for attempt in retrying_async(f"service bus {self.origin}", log):
+            with attempt:
+                await self._receive_forever(sink)
 
-    async def _receive_forever(self, backoff: Backoff) -> None:
+    async def _receive_forever(self, sink: ReleaseSink) -> None:
         from azure.servicebus import ServiceBusReceiveMode
 
-        async with self._client_factory() as client:
-            receiver = client.get_subscription_receiver(
-                topic_name=self._topic,
-                subscription_name=self._subscription,
-                receive_mode=ServiceBusReceiveMode.PEEK_LOCK,
-                prefetch_count=0,
-            )
-            async with receiver:
-                log.info("service bus %s: receiving", self.origin)
-                while True:
-                    messages = await receiver.receive_messages(max_message_count=10, max_wait_time=self._max_wait_time)
-                    backoff.reset()
-                    for message in messages:
-                        await self._handle(receiver, message)
+        with translated(f"receiving from {self.origin}"):
+            async with self._client_factory() as client:
+                receiver = client.get_subscription_receiver(
+                    topic_name=self._topic,
+                    subscription_name=self._subscription,
+                    receive_mode=ServiceBusReceiveMode.PEEK_LOCK,
+                    prefetch_count=0,
+                )
+                async with receiver:
+                    log.info("service bus %s: receiving", self.origin)
+                    while True:
+                        messages = await receiver.receive_messages(max_message_count=10, max_wait_time=self._max_wait_time)
+                        for message in messages:
+                            await self._handle(receiver, message, sink)
 
-    async def _handle(self, receiver: Any, message: Any) -> None:
+    async def _handle(self, receiver: Any, message: Any, sink: ReleaseSink) -> None:
+        try:
+            announcement = self._announcement(message)
+        except MalformedNotice as exc:
+            await self._dead_letter(receiver, message, "not a release notice", str(exc))
+            return
+        try:
+            verdict = await self._offer_while_locked(receiver, message, sink, announcement)
+        except Exception as exc:  # noqa: BLE001 - still transient after the retry budget: let the broker redeliver
+            log.warning(
+                "service bus %s: release %s not written after %.0fs of retries (%s); abandoning for redelivery",
+                self.origin,
+                announcement.version,
+                self._retry_seconds,
+                describe(exc),
+            )
+            await receiver.abandon_message(message)
+            return
+        if verdict is Verdict.CORRUPT:
+            await self._dead_letter(
+                receiver, message, "sha256 mismatch", f"release {announcement.version}: the bytes never hash to the announced sha256"
+            )
+            return
+        await receiver.complete_message(message)
+        log.info("service bus %s: release %s %s", self.origin, announcement.version, verdict.value)
+
+    def _announcement(self, message: Any) -> Announcement:
         try:
             notice = ReleaseNotice.from_message(dict(message.application_properties or {}), _body(message))
         except ValueError as exc:
-            log.error("service bus %s: dead-lettering a message that is not a release notice: %s", self.origin, exc)
-            await receiver.dead_letter_message(message, reason="not a release notice", error_description=str(exc)[:1000])
-            return
-        try:
-            outcome = await self._offer(notice)
-        except Exception as exc:  # noqa: BLE001 - anything transient: let the broker redeliver
-            log.warning("service bus %s: release %s not applied yet (%s); abandoning for redelivery", self.origin, notice.version, describe(exc))
-            await receiver.abandon_message(message)
-            return
-        await receiver.complete_message(message)
-        log.info("service bus %s: release %s %s", self.origin, notice.version, outcome.value)
+            raise MalformedNotice(str(exc)) from exc
 
-    async def _offer(self, notice: ReleaseNotice) -> Outcome:
-        written = self._sync.written
-        if written is not None and written.sha256 == notice.sha256:
-            return Outcome.DUPLICATE
-        data = notice.body if notice.body is not None else await self._read_release(notice.release_blob)
-        try:
-            release = verified_release(data, notice.version, notice.sha256, self.origin)
-        except IntegrityError as exc:
-            self._sync.reject(notice.version, sha256_hex(data), exc)
-            return Outcome.REJECTED
-        return await self._sync.offer(release)
+        async def fetch(*, refetch: bool = False) -> bytes:
+            if notice.body is not None and not refetch:
+                return notice.body
+            return await self._read_release(notice.release_blob)
 
-    async def close(self) -> None:
+        return Announcement(notice.version, notice.sha256, self.origin, fetch)
+
+    async def _offer_while_locked(self, receiver: Any, message: Any, sink: ReleaseSink, announcement: Announcement) -> Verdict:
+        """Offer, retrying transient failures with backoff for ``retry_seconds`` while renewing the lock."""
+        from azure.servicebus.aio import AutoLockRenewer
+
+        renewer = AutoLockRenewer(max_lock_renewal_duration=self._retry_seconds + 60)
+        renewer.register(receiver, message)
+        try:
+            async for attempt in retrying_async(
+                f"service bus {self.origin}: release {announcement.version}", log, max_seconds=self._retry_seconds
+            ):
+                with attempt:
+                    return await sink.offer(announcement)
+        finally:
+            await renewer.close()
+        raise AssertionError("unreachable: tenacity re-raises the last error")
+
+    async def _dead_letter(self, receiver: Any, message: Any, reason: str, description: str) -> None:
+        log.error("service bus %s: dead-lettering message %s: %s: %s", self.origin, message.message_id, reason, description)
+        await receiver.dead_letter_message(message, reason=reason, error_description=description[:1000])
+
+    async def aclose(self) -> None:
         return None
 
 

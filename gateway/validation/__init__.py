@@ -22,8 +22,18 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from gateway.errors import ConfigIssue, ConfigRejected
-from gateway.settings import DEFAULT_MAX_CONFIG_BYTES, MIN_MASTER_KEY_LENGTH, PUBLIC_MASTER_KEYS
-from gateway.validation import envrefs, secrets, semantics, structure
+from gateway.settings import DEFAULT_MAX_CONFIG_BYTES
+from gateway.validation import (
+    envrefs,
+    envsection,
+    master_key,
+    process_wide,
+    references,
+    secrets,
+    semantics,
+    structure,
+    unenforced,
+)
 from gateway.validation.loader import LoadError, load_yaml
 
 Mode = Literal["replica", "publisher"]
@@ -87,15 +97,24 @@ def validate(data: bytes, options: ValidationOptions | None = None) -> Validatio
     if errors:
         return verdict(errors, warnings)
 
+    # References resolve against the replica's environment overridden by the config's own
+    # environment_variables section, identically in both modes (envsection).
+    env = envsection.effective_env(config, options.env)
+    defined = envsection.names(config)
     errors = envrefs.check(
         config,
-        env=options.env if options.mode == "replica" else None,
-        allowed=options.allowed_env,
+        env={**env, **{name: env.get(name) or "(defined in environment_variables)" for name in defined}}
+        if options.mode == "replica"
+        else None,
+        allowed=options.allowed_env | defined if options.allowed_env is not None else None,
     )
     if not options.allow_literal_secrets:
         errors += secrets.check(config)
-    if options.require_master_key:
-        errors += _check_master_key(config, options.env)
+    errors += envsection.check(config, allow_literal_secrets=options.allow_literal_secrets)
+    errors += process_wide.check(config)
+    errors += unenforced.check(config)
+    errors += references.check(config)
+    errors += master_key.check(config, env=env if options.mode == "replica" else None, require=options.require_master_key)
     if errors or not options.semantic:
         return verdict(errors, warnings, config)
 
@@ -104,29 +123,13 @@ def validate(data: bytes, options: ValidationOptions | None = None) -> Validatio
     errors += semantics.check_router_settings(router_settings)
     if errors:
         return verdict(errors, warnings)
-    resolved = envrefs.resolve(config, options.env, placeholder=options.mode == "publisher")
+    publisher = options.mode == "publisher"
+    resolved = envrefs.resolve(config, envsection.values(config) if publisher else env, placeholder=publisher)
     errors = semantics.check_router(
         [semantics.deployment_for_router(e) for e in resolved["model_list"]],
         resolved.get("router_settings") or {},
     )
     return verdict(errors, warnings, config)
-
-
-def _check_master_key(config: dict, env: Mapping[str, str]) -> list[ConfigIssue]:
-    """LiteLLM refuses to boot without a strong master key; say so before a release is applied."""
-    configured = (config.get("general_settings") or {}).get("master_key")
-    if isinstance(configured, str) and configured.startswith(envrefs.PREFIX):
-        key, origin = env.get(configured[len(envrefs.PREFIX) :]), f"general_settings.master_key ({configured})"
-    elif configured is not None:
-        key, origin = configured, "general_settings.master_key"
-    else:
-        key, origin = env.get("LITELLM_MASTER_KEY"), "LITELLM_MASTER_KEY"
-    path = "general_settings.master_key"
-    if not key:
-        return [ConfigIssue(path, "no master key: set LITELLM_MASTER_KEY or general_settings.master_key: os.environ/NAME")]
-    if key in PUBLIC_MASTER_KEYS or len(key) < MIN_MASTER_KEY_LENGTH:
-        return [ConfigIssue(path, f"master key from {origin} is weak: use at least {MIN_MASTER_KEY_LENGTH} random characters")]
-    return []
 
 
 __all__ = ["Mode", "ValidationOptions", "ValidationReport", "validate"]

@@ -36,6 +36,8 @@ def check(
     """Syntax always; with ``env`` every name must be set; with ``allowed`` every name must be listed."""
     issues: list[ConfigIssue] = []
     for path, name in references(config):
+        if path.startswith("environment_variables."):
+            continue  # the section's own values are judged by envsection (no chains)
         where = deployment_label(config, path)
         suffix = f" (used by {where})" if where else ""
         if not _NAME.match(name):
@@ -59,7 +61,9 @@ def resolve(config: Any, env: Mapping[str, str], *, placeholder: bool = False) -
     def sub(value: Any) -> Any:
         if isinstance(value, str) and value.startswith(PREFIX):
             name = value[len(PREFIX) :]
-            return f"placeholder-{name}" if placeholder else env.get(name)
+            if name in env:
+                return env[name]
+            return f"placeholder-{name}" if placeholder else None
         if isinstance(value, dict):
             return {k: sub(v) for k, v in value.items()}
         if isinstance(value, list):

@@ -32,6 +32,12 @@ def decode(data: bytes, *, max_bytes: int) -> str:
         raise LoadError(ConfigIssue("", f"file is {len(data):,} bytes; the limit is {max_bytes:,} bytes"))
     if not data.strip():
         raise LoadError(ConfigIssue("", "file is empty: expected a LiteLLM config with a model_list"))
+    encoding = _wide_encoding(data)
+    if encoding is not None:
+        raise LoadError(
+            ConfigIssue("", f"file is {encoding} (as Windows PowerShell writes it with > or Out-File): "
+                            "save it as UTF-8, e.g. Set-Content -Encoding utf8, or 'Save with Encoding: UTF-8'")
+        )
     if b"\x00" in data:
         raise LoadError(ConfigIssue("", "file contains NUL bytes: this is binary data, not YAML"))
     try:
@@ -41,6 +47,30 @@ def decode(data: bytes, *, max_bytes: int) -> str:
             ConfigIssue("", f"file is not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})")
         ) from exc
     return text
+
+
+#: Byte order marks of the encodings YAML files end up in on Windows (UTF-32 first: it starts like UTF-16 LE).
+_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32 LE (byte order mark FF FE 00 00)"),
+    (b"\x00\x00\xfe\xff", "UTF-32 BE (byte order mark 00 00 FE FF)"),
+    (b"\xff\xfe", "UTF-16 LE (byte order mark FF FE)"),
+    (b"\xfe\xff", "UTF-16 BE (byte order mark FE FF)"),
+)
+
+
+def _wide_encoding(data: bytes) -> str | None:
+    """The UTF-16/32 encoding ``data`` is in (by BOM, or by NULs in every other byte), or None."""
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            return name
+    sample = data[:512]
+    if len(sample) >= 8:
+        odd, even = sample[1::2], sample[0::2]
+        if odd.count(0) >= len(odd) * 0.9 and even.count(0) == 0:
+            return "UTF-16 LE without a byte order mark"
+        if even.count(0) >= len(even) * 0.9 and odd.count(0) == 0:
+            return "UTF-16 BE without a byte order mark"
+    return None
 
 
 def load_yaml(data: bytes, *, max_bytes: int) -> Any:

@@ -81,7 +81,31 @@ def check(config: Any) -> tuple[list[ConfigIssue], list[ConfigIssue]]:
     settings = config.get("litellm_settings")
     if isinstance(settings, dict):
         errors.extend(_check_litellm_settings(settings))
+    errors.extend(_check_dates(config))
     return errors, warnings
+
+
+def _check_dates(value: Any, path: str = "") -> list[ConfigIssue]:
+    """Every YAML date in the document, wherever it is: LiteLLM never expects one.
+
+    Why everywhere: an unquoted ``2024-02-01`` is a ``datetime.date`` to YAML, and
+    ``api_version`` (or any version/string setting) can sit in ``litellm_params``,
+    ``litellm_settings``, ``router_settings``, ``general_settings`` or a cache,
+    guardrail or credential block; LiteLLM then fails every request with a traceback.
+    """
+    if isinstance(value, (dt.date, dt.datetime)):
+        text = value.isoformat()
+        return [ConfigIssue(path, f"YAML read {text} as a date: quote it, e.g. \"{text}\"")]
+    issues: list[ConfigIssue] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, (dt.date, dt.datetime)):
+                issues.append(ConfigIssue(join(path, key.isoformat()), "YAML read this key as a date: quote it"))
+            issues.extend(_check_dates(item, join(path, key if not isinstance(key, (dt.date, dt.datetime)) else key.isoformat())))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            issues.extend(_check_dates(item, join(path, index)))
+    return issues
 
 
 def _check_deployment(entry: Any, path: str) -> list[ConfigIssue]:
@@ -125,8 +149,8 @@ def _check_params(params: dict, path: str) -> list[ConfigIssue]:
         if value is None or key == "model":
             continue
         if isinstance(value, (dt.date, dt.datetime)):
-            issues.append(ConfigIssue(join(path, key), f"YAML read {value} as a date: quote it, e.g. \"{value}\""))
-        elif not isinstance(value, str):
+            continue  # reported by _check_dates, like every other date in the document
+        if not isinstance(value, str):
             issues.append(ConfigIssue(join(path, key), f"expected a string, got {_type_name(value)}"))
     base = params.get("api_base")
     if isinstance(base, str) and not base.startswith(PREFIX) and not base.startswith(("https://", "http://")):

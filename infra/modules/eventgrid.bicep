@@ -27,10 +27,17 @@ param functionName string = 'on_config_blob_created'
 @description('Create the event subscription. Event Grid validates that the function exists, so this needs the Function code published first (deploy.sh detects it).')
 param deployEventSubscription bool = true
 
-@description('Delivery attempts before an event is dead-lettered.')
+// Event Grid stops retrying at whichever limit comes first, and it retries on a fixed
+// schedule: 10 s, 30 s, 1 min, 5 min, 10 min, 30 min, 1 h, 3 h, 6 h, then every 12 h (each
+// attempt may also wait up to 30 s for the Function to answer). Within 60 minutes that
+// schedule fits 7 attempts (at about 0 s, 10 s, 40 s, 1 min 40 s, 6 min 40 s, 16 min 40 s and
+// 46 min 40 s); the 8th would come at 1 h 47 min. So the two numbers below say the same
+// thing: 7 attempts within one hour, then the event is dead-lettered. Change them together
+// (tests/infra/test_bicep.py checks they agree; infra/README.md says what an operator gets).
+@description('Delivery attempts before an event is dead-lettered. Keep consistent with eventTimeToLiveInMinutes and the retry schedule (7 attempts fit in 60 minutes).')
 @minValue(1)
 @maxValue(30)
-param maxDeliveryAttempts int = 10
+param maxDeliveryAttempts int = 7
 
 @description('Minutes Event Grid keeps retrying an event before dead-lettering it.')
 @minValue(1)

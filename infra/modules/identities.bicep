@@ -17,7 +17,7 @@ param location string
 @description('Name prefix for the identities.')
 param namePrefix string
 
-@description('Azure OpenAI regions, one identity each: [{ name: eastus, accountResourceId: /subscriptions/.../accounts/... }].')
+@description('Azure OpenAI regions, one identity each: [{ name: eastus, accountResourceId: /subscriptions/.../accounts/... }]. The name (letters, digits, - or .) names the identity and the env var <NAME>_MI_CLIENT_ID.')
 param openAiRegions array
 
 @description('OIDC issuer URL of the AKS cluster (az aks show --query oidcIssuerProfile.issuerUrl). Empty: no federated credentials.')
@@ -39,6 +39,11 @@ var federationName = 'aks-${aksNamespace}-${aksServiceAccountName}'
 // offline parser (pycep) used in CI, so the federated credentials loop over a range
 // that is empty when federation is off.
 var federatedRegionCount = federate ? length(openAiRegions) : 0
+// The gateway reads each regional client id from <REGION>_MI_CLIENT_ID. Environment variable
+// names allow only letters, digits and '_', so a region entry named 'sweden-central' (or
+// 'eastus.ptu') becomes SWEDEN_CENTRAL_MI_CLIENT_ID (EASTUS_PTU_MI_CLIENT_ID). One expression,
+// used by both outputs below.
+var regionalEnvNames = [for region in openAiRegions: '${toUpper(replace(replace(region.name, '-', '_'), '.', '_'))}_MI_CLIENT_ID']
 
 resource functionIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
   name: '${namePrefix}-func-id'
@@ -97,7 +102,7 @@ output gatewayPrincipalId string = gatewayIdentity.properties.principalId
 @description('One entry per Azure OpenAI region: the env var the gateway reads and the identity behind it.')
 output regionalIdentities array = [for (region, i) in openAiRegions: {
   region: region.name
-  envVar: '${toUpper(region.name)}_MI_CLIENT_ID'
+  envVar: regionalEnvNames[i]
   clientId: regionalIdentities[i].properties.clientId
   principalId: regionalIdentities[i].properties.principalId
   identityId: regionalIdentities[i].id
@@ -106,6 +111,6 @@ output regionalIdentities array = [for (region, i) in openAiRegions: {
 
 @description('The regional client IDs in Kubernetes env format: [{ name: EASTUS_MI_CLIENT_ID, value: <client id> }, ...].')
 output regionalEnv array = [for (region, i) in openAiRegions: {
-  name: '${toUpper(region.name)}_MI_CLIENT_ID'
+  name: regionalEnvNames[i]
   value: regionalIdentities[i].properties.clientId
 }]

@@ -27,7 +27,7 @@ param functionPrincipalId string
 @description('Principal ID of the gateway infra identity: Azure Service Bus Data Receiver on the topic.')
 param gatewayPrincipalId string
 
-@description('Also grant the gateway Azure Service Bus Data Owner on the topic, so it can create its own per-replica subscription (SERVICEBUS_SUBSCRIPTION_MODE=per-replica). Off: only the pre-provisioned subscriptions are used.')
+@description('Also grant the gateway Azure Service Bus Data Owner on the topic, so a gateway without SERVICEBUS_SUBSCRIPTION can create its own subscription (auto-delete-on-idle). Off: only the pre-provisioned subscriptions are used.')
 param gatewayCanManageSubscriptions bool = false
 
 @description('Tags for every resource.')

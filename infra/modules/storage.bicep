@@ -14,6 +14,9 @@ param storageAccountName string
 @description('Container holding config.yaml and the releases. The gateway env BLOB_DOC_CONTAINER must match.')
 param configContainerName string = 'litellm-config'
 
+@description('The config blob operators upload; the only blob they may write (ABAC condition below).')
+param configBlobName string = 'config.yaml'
+
 @description('Container Event Grid writes undeliverable events to.')
 param deadLetterContainerName string = 'eventgrid-deadletter'
 
@@ -45,7 +48,7 @@ param gatewayPrincipalId string
 @description('Principal ID of the Function identity: Storage Blob Data Contributor on the config container.')
 param functionPrincipalId string
 
-@description('Object IDs of operators (users or groups) who upload config.yaml: Storage Blob Data Contributor on the config container.')
+@description('Object IDs of operators and CI (users, groups or service principals) who upload config.yaml: Storage Blob Data Contributor on the config container, for that one blob only.')
 param operatorPrincipalIds array = []
 
 @description('Tags for every resource.')
@@ -54,6 +57,20 @@ param tags object = {}
 // Built-in roles.
 var storageBlobDataReaderRoleId = '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1'
 var storageBlobDataContributorRoleId = 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
+
+// Who may write what in the config container (Azure ABAC conditions on the Blob Data
+// Contributor assignments; reads stay unrestricted):
+//   operators / CI   only the config blob (config.yaml): an upload must go through the Function
+//   Function         only releases/ and status/: it never rewrites what the operator uploaded
+// So nobody but the Function can write releases/current.json and skip validation, and the
+// gateway only reads. Every write-like data action of the role is covered: write (put blob,
+// put block list, metadata), add/action (create), delete, move/action (rename, HNS only).
+var releasesPrefix = 'releases/'
+var statusPrefix = 'status/'
+var notABlobWrite = '!(ActionMatches{\'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write\'}) AND !(ActionMatches{\'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/add/action\'}) AND !(ActionMatches{\'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/delete\'}) AND !(ActionMatches{\'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/move/action\'})'
+var blobPath = '@Resource[Microsoft.Storage/storageAccounts/blobServices/containers/blobs:path]'
+var operatorWriteCondition = '((${notABlobWrite}) OR (${blobPath} StringEquals \'${configBlobName}\'))'
+var functionWriteCondition = '((${notABlobWrite}) OR (${blobPath} StringStartsWith \'${releasesPrefix}\') OR (${blobPath} StringStartsWith \'${statusPrefix}\'))'
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   // checkov:skip=CKV_AZURE_35: Network rules are per environment. The gateway (AKS), the Function (Flex Consumption without VNet integration) and operators reach the account over its public endpoint; access is Entra ID only (no shared key, no anonymous access). Add networkAcls or private endpoints where the network allows it.
@@ -140,7 +157,7 @@ resource gatewayConfigReader 'Microsoft.Authorization/roleAssignments@2022-04-01
   }
 }
 
-// Function: read the uploaded version, write releases/* and status/*, conditional (ETag) updates.
+// Function: read the uploaded version; write releases/* and status/* (conditional, ETag) only.
 resource functionConfigContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(configContainer.id, functionPrincipalId, storageBlobDataContributorRoleId)
   scope: configContainer
@@ -148,17 +165,22 @@ resource functionConfigContributor 'Microsoft.Authorization/roleAssignments@2022
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataContributorRoleId)
     principalId: functionPrincipalId
     principalType: 'ServicePrincipal'
+    condition: functionWriteCondition
+    conditionVersion: '2.0'
   }
 }
 
-// Operators: az storage blob upload --auth-mode login (and reading status/config.yaml.json).
-// principalType is omitted because an entry may be a user or a group.
+// Operators and CI: az storage blob upload --auth-mode login of config.yaml, and reading
+// status/config.yaml.json and releases/. principalType is omitted because an entry may be a
+// user, a group or a service principal.
 resource operatorConfigContributors 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for principalId in operatorPrincipalIds: {
   name: guid(configContainer.id, principalId, storageBlobDataContributorRoleId)
   scope: configContainer
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataContributorRoleId)
     principalId: principalId
+    condition: operatorWriteCondition
+    conditionVersion: '2.0'
   }
 }]
 

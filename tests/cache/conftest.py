@@ -6,9 +6,9 @@ import os
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-import pytest  # noqa: E402
+import pytest
 
-from tests.cache.redis_server_support import RedisServer, redis_server_binary  # noqa: E402
+from tests.cache.redis_server_support import RedisServer, redis_server_binary
 
 
 @pytest.fixture

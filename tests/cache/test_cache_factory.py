@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import time
+import asyncio
+import socket
 
 import pytest
 from litellm.caching.caching import Cache
@@ -16,7 +17,13 @@ from gateway.cache import (
     start_response_cache,
     stop_response_cache,
 )
-from tests.cache.cache_test_helpers import ask, cache_hit, content
+from tests.cache.cache_test_helpers import (
+    ask,
+    cache_hit,
+    content,
+    wait_backend,
+    wait_for,
+)
 from tests.cache.redis_server_support import free_port
 
 pytestmark = pytest.mark.usefixtures("fresh_litellm_cache")
@@ -32,15 +39,53 @@ def test_no_redis_gives_a_local_cache():
     assert status["backend"] == "memory" and status["redis_configured"] is False and status["enabled"] is True
 
 
-def test_cache_params_host_builds_a_failover_cache_without_io():
-    """A redis host in cache_params yields a FailoverCache; building does no network I/O even with Redis absent."""
-    port = free_port()
-    t0 = time.perf_counter()
-    cache = build_response_cache(None, {"type": "redis", "host": "127.0.0.1", "port": port, "password": "pw"})
-    assert time.perf_counter() - t0 < 0.2
-    assert cache.type == "redis" and isinstance(cache.cache, FailoverCache)
-    assert cache.cache.conn == RedisConnection("127.0.0.1", port, auth="PASSWORD", password="pw")
-    assert cache_status(cache)["probe_running"] is False
+async def test_cache_params_host_builds_a_failover_cache_without_io(monkeypatch):
+    """A redis host in cache_params yields a FailoverCache; building opens no connection, starting it does.
+
+    Proved at the socket level: a listening socket on the configured port has no connection queued
+    and no socket connect() was attempted after the build; once start() runs the probe, the same
+    listener does see a connection (so the check would have caught one)."""
+    attempts: list[object] = []
+    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+    def recording_connect(sock, address):
+        attempts.append(address)
+        return real_connect(sock, address)
+
+    def recording_connect_ex(sock, address):
+        attempts.append(address)
+        return real_connect_ex(sock, address)
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        listener.setblocking(False)
+        port = listener.getsockname()[1]
+        monkeypatch.setattr(socket.socket, "connect", recording_connect)
+        monkeypatch.setattr(socket.socket, "connect_ex", recording_connect_ex)
+
+        cache = build_response_cache(None, {"type": "redis", "host": "127.0.0.1", "port": port, "password": "pw"})
+
+        assert attempts == []
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # nothing connected to the Redis port
+        assert cache.type == "redis" and isinstance(cache.cache, FailoverCache)
+        assert cache.cache.conn == RedisConnection("127.0.0.1", port, auth="PASSWORD", password="pw")
+        assert cache_status(cache)["probe_running"] is False
+
+        await start_response_cache(cache)
+        try:
+            async with asyncio.timeout(10):
+                while True:
+                    try:
+                        accepted, _ = listener.accept()
+                        accepted.close()
+                        break
+                    except BlockingIOError:
+                        await asyncio.sleep(0.02)
+            assert ("127.0.0.1", port) in attempts
+        finally:
+            await stop_response_cache(cache)
 
 
 def test_explicit_connection_wins_and_cache_level_params_apply(monkeypatch):
@@ -80,9 +125,8 @@ async def test_local_cache_serves_hits():
     cache = build_response_cache(None, {})
     await start_response_cache(cache)  # no-op for a local cache
     first, _ = await ask(cache, "local q", "local a")
-    import asyncio
-
-    await asyncio.sleep(0.1)
+    assert content(first) == "local a" and not cache_hit(first)
+    await wait_for(lambda: len(cache.cache.cache_dict) >= 1, 5.0)  # litellm writes the cache in a background task
     second, _ = await ask(cache, "local q", "other")
     assert cache_hit(second) and content(second) == "local a"
     await stop_response_cache(cache)
@@ -93,12 +137,7 @@ async def test_unstarted_failover_cache_autostarts_on_first_use(redis_server):
     cache = build_response_cache(RedisConnection("127.0.0.1", redis_server.port), {})
     try:
         await ask(cache, "autostart", "a")
-        import asyncio
-
-        for _ in range(100):
-            if cache_status(cache)["backend"] == "redis":
-                break
-            await asyncio.sleep(0.02)
-        assert cache_status(cache)["backend"] == "redis" and cache_status(cache)["probe_running"]
+        await wait_backend(cache, "redis", 5.0)
+        assert cache_status(cache)["probe_running"]
     finally:
         await stop_response_cache(cache)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 import pytest
 
@@ -16,7 +15,13 @@ from gateway.cache import (
     start_response_cache,
     stop_response_cache,
 )
-from tests.cache.cache_test_helpers import ask, cache_hit, content, wait_backend, wait_for
+from tests.cache.cache_test_helpers import (
+    ask,
+    cache_hit,
+    content,
+    wait_backend,
+    wait_for,
+)
 from tests.cache.redis_server_support import free_port
 
 pytestmark = pytest.mark.usefixtures("fresh_litellm_cache")
@@ -64,107 +69,132 @@ async def test_cache_hit_is_shared_between_two_instances_via_redis(redis_server,
 
 
 async def test_redis_down_at_startup_builds_and_answers_at_once(caches, caplog):
-    """With nothing listening on the Redis port, building + the first request take well under 1 s and responses are cached in memory."""
-    caplog.set_level(logging.INFO, logger="gateway.cache")
+    """With nothing listening on the Redis port, the first requests never touch Redis, are cached in memory, and one warning is logged however many probes fail."""
+    caplog.set_level(logging.DEBUG, logger="gateway.cache")
     conn = RedisConnection("127.0.0.1", free_port())
-    t0 = time.perf_counter()
     cache = await caches(conn, {}, **FAST)
     first, _ = await ask(cache, "startup question", "fresh")
-    elapsed = time.perf_counter() - t0
-    assert elapsed < 1.0, elapsed
     assert content(first) == "fresh"
 
-    await asyncio.sleep(0.1)  # the cache write is a background task
-    second, took = await ask(cache, "startup question", "should-not-be-used")
+    await wait_for(lambda: cache_status(cache)["memory_items"] >= 1, 5.0)  # the cache write is a background task
+    second, _ = await ask(cache, "startup question", "should-not-be-used")
     assert cache_hit(second) and content(second) == "fresh"
-    assert took < 0.5
+    status = cache_status(cache)
+    assert status["ops_redis"] == 0 and status["ops_memory"] >= 2  # the request path never waited on Redis
 
-    await wait_for(lambda: cache_status(cache)["fallbacks"] == 1, 2.0)
+    await wait_for(lambda: cache_status(cache)["fallbacks"] == 1, 5.0)
     status = cache_status(cache)
     assert status["backend"] == "memory" and status["redis_configured"] is True
     assert "ConnectionError" in status["last_error"]
-    await asyncio.sleep(1.0)  # more failed probes: still one warning
+    # three more failed probes: still one warning
+    await wait_for(lambda: sum("still unavailable" in r.getMessage() for r in gateway_log(caplog)) >= 3, 10.0)
     warnings = [r for r in gateway_log(caplog) if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "unavailable" in warnings[0].getMessage()
 
 
 async def test_hung_redis_at_startup_does_not_block(redis_server, caches):
-    """A Redis that accepts connections but never answers (SIGSTOP) at startup costs requests nothing."""
+    """A Redis that accepts connections but never answers (SIGSTOP) at startup costs requests nothing: none is sent to it."""
     redis_server.pause()
     conn = RedisConnection("127.0.0.1", redis_server.port)
-    t0 = time.perf_counter()
     cache = await caches(conn, {}, **FAST)
     for i in range(5):
-        _, took = await ask(cache, f"hung-start-{i}", "ok")
-        assert took < 0.5
-    assert time.perf_counter() - t0 < 1.0
-    await wait_for(lambda: cache_status(cache)["fallbacks"] == 1, 3.0)
+        response, _ = await ask(cache, f"hung-start-{i}", "ok")
+        assert content(response) == "ok"
+    status = cache_status(cache)
+    assert status["ops_redis"] == 0 and status["ops_memory"] >= 5
+    await wait_for(lambda: cache_status(cache)["fallbacks"] == 1, 5.0)
     assert "Timeout" in cache_status(cache)["last_error"]
     redis_server.resume()
-    await wait_backend(cache, "redis", 3.0)
+    await wait_backend(cache, "redis", 5.0)
 
 
-async def _load(cache, total: int, workers: int, on_progress) -> tuple[list[float], list[BaseException]]:
-    latencies: list[float] = []
+class Frozen:
+    """Records the cache's Redis op count the first time it is seen on memory after a fault."""
+
+    def __init__(self, cache) -> None:
+        self.cache = cache
+        self.ops_redis: int | None = None
+        self.requests_after = 0
+
+    def observe(self) -> None:
+        status = cache_status(self.cache)
+        if self.ops_redis is None and status["backend"] == "memory":
+            self.ops_redis = status["ops_redis"]
+        elif self.ops_redis is not None:
+            self.requests_after += 1
+
+
+async def _load(cache, total: int, workers: int, on_progress) -> tuple[int, list[BaseException]]:
+    """`total` requests from `workers` concurrent tasks; returns (answered, failures)."""
+    answered = 0
     failures: list[BaseException] = []
     counter = iter(range(total))
 
     async def worker() -> None:
+        nonlocal answered
         for i in counter:
             on_progress(i)
             try:
-                response, took = await ask(cache, f"load prompt {i % 25}", f"answer {i % 25}")
+                async with asyncio.timeout(30):  # bounds the test; the assertions are on counts, not time
+                    response, _ = await ask(cache, f"load prompt {i % 25}", f"answer {i % 25}")
                 assert content(response) == f"answer {i % 25}"
-                latencies.append(took)
+                answered += 1
             except BaseException as exc:  # noqa: BLE001 - counted
                 failures.append(exc)
             await asyncio.sleep(0.005)
 
     await asyncio.gather(*(worker() for _ in range(workers)))
-    return latencies, failures
+    return answered, failures
 
 
 async def test_redis_killed_under_load_fails_no_request(redis_server, caches, caplog):
-    """SIGKILL of Redis in the middle of 200 concurrent requests: zero failures, none slower than 1 s, one warning."""
+    """SIGKILL of Redis in the middle of 200 concurrent requests: zero failures, one warning, and once on memory no request goes to Redis."""
     caplog.set_level(logging.INFO, logger="gateway.cache")
     cache = await caches(RedisConnection("127.0.0.1", redis_server.port), {}, **FAST)
     await wait_backend(cache, "redis")
+    frozen = Frozen(cache)
 
     def progress(i: int) -> None:
         if i == 80:
             redis_server.kill()
+        if i > 80:
+            frozen.observe()
 
-    latencies, failures = await _load(cache, 200, 5, progress)
+    answered, failures = await _load(cache, 200, 5, progress)
     assert failures == []
-    assert len(latencies) == 200
-    assert max(latencies) < 1.0, max(latencies)
+    assert answered == 200
     status = cache_status(cache)
     assert status["backend"] == "memory" and status["fallbacks"] == 1
+    assert frozen.ops_redis is not None and frozen.requests_after >= 50
+    assert status["ops_redis"] == frozen.ops_redis  # after the fallback every request was answered from memory
     warnings = [r for r in gateway_log(caplog) if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "falling back" in warnings[0].getMessage()
 
 
 async def test_redis_hung_under_load_no_request_waits_for_timeouts(redis_server, caches):
-    """SIGSTOP of Redis under load: no request waits longer than one short op deadline, zero failures, then it resumes."""
+    """SIGSTOP of Redis under load: zero failures, the hang is detected by the op deadline, and afterwards no request waits on Redis; then it resumes."""
     cache = await caches(RedisConnection("127.0.0.1", redis_server.port), {}, **FAST)
     await wait_backend(cache, "redis")
+    frozen = Frozen(cache)
 
     def progress(i: int) -> None:
         if i == 60:
             redis_server.pause()
+        if i > 60:
+            frozen.observe()
 
-    latencies, failures = await _load(cache, 200, 5, progress)
-    assert failures == []
-    assert max(latencies) < 1.0, max(latencies)
-    slow = [t for t in latencies if t > 0.2]
-    assert len(slow) <= 5, slow  # only requests already waiting on Redis at the moment it hung
-    assert cache_status(cache)["backend"] == "memory"
+    answered, failures = await _load(cache, 200, 5, progress)
+    assert failures == [] and answered == 200
+    status = cache_status(cache)
+    assert status["backend"] == "memory" and any(w in status["last_error"] for w in ("TimeoutError", "deadline"))
+    assert frozen.ops_redis is not None and frozen.requests_after >= 50
+    assert status["ops_redis"] == frozen.ops_redis  # only requests already waiting on Redis when it hung met a deadline
     redis_server.resume()
-    await wait_backend(cache, "redis", 3.0)
+    await wait_backend(cache, "redis", 5.0)
 
 
-async def test_shared_cache_resumes_within_3s_after_restart(redis_server, caches, caplog):
-    """After Redis is killed and restarted on the same port, a value written by A is read by B within 3 s."""
+async def test_shared_cache_resumes_after_restart(redis_server, caches, caplog):
+    """After Redis is killed and restarted on the same port, a value written by A is read by B from Redis again."""
     caplog.set_level(logging.INFO, logger="gateway.cache")
     conn = RedisConnection("127.0.0.1", redis_server.port)
     a = await caches(conn, {"namespace": "gw"})  # default probe settings
@@ -174,25 +204,26 @@ async def test_shared_cache_resumes_within_3s_after_restart(redis_server, caches
 
     redis_server.kill()
     _, _ = await ask(a, "during outage", "outage-answer")  # answered, cached in memory
-    await wait_backend(a, "memory", 3.0)
-    await asyncio.sleep(0.5)
+    await wait_backend(a, "memory", 5.0)
+    await wait_for(lambda: cache_status(a)["memory_items"] >= 1, 5.0)
 
     redis_server.start()
-    t0 = time.monotonic()
     attempt = 0
-    while True:
+
+    async def b_reads_what_a_wrote() -> bool:
+        nonlocal attempt
         attempt += 1
         key, value = f"resume-probe-{attempt}", {"n": attempt}
         await a.cache.async_set_cache(key, value)
-        if await b.cache.async_get_cache(key) == value and b.cache.memory.get_cache(key) is None:
-            break
-        assert time.monotonic() - t0 < 3.0, "shared cache did not resume within 3 s"
-        await asyncio.sleep(0.05)
-    resumed_after = time.monotonic() - t0
-    assert resumed_after < 3.0
+        return await b.cache.async_get_cache(key) == value and b.cache.memory.get_cache(key) is None
+
+    async with asyncio.timeout(10):  # bounds the test (probe: every 0.5 s on memory)
+        while not await b_reads_what_a_wrote():
+            await asyncio.sleep(0.05)
 
     first, _ = await ask(a, "after restart", "from-A")
-    await wait_for(lambda: len(redis_server.cli("KEYS", "gw:*")) >= 1, 2.0)
+    assert content(first) == "from-A"
+    await wait_for(lambda: len(redis_server.cli("KEYS", "gw:*")) >= 1, 5.0)
     second, _ = await ask(b, "after restart", "from-B")
     assert cache_hit(second) and content(second) == "from-A"
     # the answer cached during the outage still serves from A's memory

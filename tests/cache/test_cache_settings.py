@@ -20,6 +20,47 @@ def test_port_defaults_follow_ssl():
     assert RedisConnection("h", port="7000").port == 7000
 
 
+def test_azure_managed_redis_defaults_to_port_10000():
+    """An Azure Managed Redis host defaults to port 10000 with or without TLS; Azure Cache for Redis keeps 6380."""
+    assert RedisConnection("gw.eastus.redis.azure.net", ssl=True).port == 10000
+    assert RedisConnection("gw.eastus.redis.azure.net", ssl=False).port == 10000
+    assert RedisConnection("gw.eastus.redis.azure.net", port=6380, ssl=True).port == 6380
+    assert RedisConnection("gw.redis.cache.windows.net", ssl=True).port == 6380
+
+
+@pytest.mark.parametrize(
+    ("params", "ssl", "port"),
+    [
+        ({"host": "gw.eastus.redis.azure.net"}, True, 10000),
+        ({"host": "gw.eastus.redis.azure.net", "ssl": False}, False, 10000),
+        ({"url": "rediss://gw.eastus.redis.azure.net"}, True, 10000),
+        ({"host": "gw.redis.cache.windows.net"}, True, 6380),
+        ({"host": "GW.REDIS.CACHE.WINDOWS.NET"}, True, 6380),
+        ({"host": "127.0.0.1"}, False, 6379),
+    ],
+)
+def test_cache_params_tls_and_port_follow_the_azure_service(params, ssl, port):
+    """cache_params without ssl/port take TLS and the port from the host: Managed Redis 10000, Cache for Redis 6380."""
+    conn = RedisConnection.from_cache_params(params)
+    assert conn is not None and (conn.ssl, conn.port) == (ssl, port)
+
+
+def test_from_env_azure_managed_redis_with_managed_identity():
+    """REDIS_HOST on Azure Managed Redis with MI gives TLS on 10000, the client id and the object id as user name."""
+    client_id = "11111111-1111-1111-1111-111111111111"
+    conn = _from_env(
+        {
+            "REDIS_HOST": "gw-redis.westeurope.redis.azure.net",
+            "REDIS_AUTH_TYPE": "MI",
+            "REDIS_MI_CLIENT_ID": client_id,
+            "REDIS_USERNAME": "object-456",
+        }
+    )
+    assert conn == RedisConnection(
+        "gw-redis.westeurope.redis.azure.net", port=10000, ssl=True, auth="MI", username="object-456", mi_client_id=client_id
+    )
+
+
 def test_connection_is_frozen_and_comparable():
     """RedisConnection is immutable and equal when all fields are equal."""
     conn = RedisConnection("h", auth="PASSWORD", password="pw")

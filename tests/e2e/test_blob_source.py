@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from gateway import protocol
-from gateway.devstack.azurite import Azurite
+from devstack.azurite import Azurite
 from tests.support.azure_fixtures import azurite, blob_env, fresh_container  # noqa: F401 - fixture
 from tests.support.processes import MASTER_KEY, GatewayProcess, free_port, wait_until
 

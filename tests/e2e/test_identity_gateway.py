@@ -45,6 +45,12 @@ def test_each_region_authenticates_as_its_own_managed_identity(tmp_path: Path) -
                 "IDENTITY_HEADER": idp.identity_header,
                 "REQUESTS_CA_BUNDLE": str(idp.ca_file),
                 "OPENAI_API_KEY": "sk-must-never-be-sent",
+                # Process-wide provider settings a cluster that once used keys still has (item 3): LiteLLM
+                # alone would add the key to every identity-bound request and fail it ("mutually exclusive").
+                "AZURE_API_KEY": "sk-process-wide-azure-key",
+                "AZURE_OPENAI_API_KEY": "sk-process-wide-azure-key",
+                "AZURE_API_BASE": "http://127.0.0.1:9/",
+                "AZURE_OPENAI_ENDPOINT": "http://127.0.0.1:9/",
             },
             log_path=tmp_path / "gateway.log",
         ).start()
@@ -57,7 +63,8 @@ def test_each_region_authenticates_as_its_own_managed_identity(tmp_path: Path) -
                     timeout=30,
                 )
                 assert response.status_code == 200, response.text
-            identities = {i["client_id"]: i["identity"] for i in gw.health()["identities"]}
+            described = gw.health()["identities"]
+            identities = {i["client_id"]: i["identity"] for i in described}
         finally:
             gw.stop()
         east_tokens = {r.bearer for r in east.requests}
@@ -67,7 +74,11 @@ def test_each_region_authenticates_as_its_own_managed_identity(tmp_path: Path) -
         assert west_tokens == {f"tok-{west_id}-1"}
         assert (idp.fetches(east_id), idp.fetches(west_id)) == (1, 1)
         assert identities == {east_id: "managed_identity", west_id: "managed_identity"}
-        assert "sk-must-never-be-sent" not in (tmp_path / "gateway.log").read_text()
+        assert {i["credential"] for i in described} == {"azure_ad_token_provider (managed_identity)"}
+        assert {i["state"]["status"] for i in described} == {"ok"}
+        assert all(r.api_key is None for r in east.requests + west.requests)
+        log = (tmp_path / "gateway.log").read_text()
+        assert "sk-must-never-be-sent" not in log and "sk-process-wide-azure-key" not in log
 
 
 def test_missing_identity_variable_is_rejected_naming_it() -> None:

@@ -93,13 +93,22 @@ def test_health_config_reports_the_applied_release(gateway: tuple[GatewayProcess
     assert httpx.get(f"{gateway[0].base_url}/health/liveliness").status_code == 200
 
 
-def test_requests_need_the_master_key(gateway: tuple[GatewayProcess, Path]) -> None:
-    """LiteLLM's routes still refuse a wrong key (with no database LiteLLM answers 400 "No connected db")."""
+def test_wrong_key_gets_openai_401_on_every_route(gateway: tuple[GatewayProcess, Path]) -> None:
+    """A wrong key is an AuthenticationError (401, invalid_api_key) on chat, models, embeddings, health and admin routes."""
     anonymous = openai.OpenAI(base_url=f"{gateway[0].base_url}/v1", api_key="sk-wrong-key", max_retries=0)
-    with pytest.raises(openai.APIStatusError) as info:
+    with pytest.raises(openai.AuthenticationError) as info:
         anonymous.chat.completions.create(model="gpt-4", messages=[{"role": "user", "content": "hi"}])
-    assert info.value.status_code in (400, 401)
-    assert httpx.post(f"{gateway[0].base_url}/v1/chat/completions", json={}).status_code == 401
+    assert info.value.status_code == 401 and info.value.code == "invalid_api_key"
+    with pytest.raises(openai.AuthenticationError):
+        anonymous.models.list()
+    base = gateway[0].base_url
+    for method, route in (("POST", "/chat/completions"), ("POST", "/v1/embeddings"), ("GET", "/models"), ("GET", "/health"),
+                          ("GET", "/key/info"), ("GET", "/model/info"), ("POST", "/v1/responses")):
+        for header in ({"Authorization": "Bearer sk-wrong-key"}, {"api-key": "sk-wrong-key"}, {"x-api-key": "sk-wrong-key"}):
+            response = httpx.request(method, base + route, headers=header, json={}, timeout=10)
+            assert response.status_code == 401, (route, header, response.text)
+            assert response.json()["error"]["code"] == "invalid_api_key"
+    assert httpx.post(f"{base}/v1/chat/completions", json={}).status_code == 401  # no key at all
 
 
 def test_added_model_appears(gateway: tuple[GatewayProcess, Path], client: openai.OpenAI) -> None:

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,8 +22,10 @@ from azure.servicebus import ServiceBusClient, ServiceBusMessage
 from azure.storage.blob import ContainerClient
 
 from gateway import protocol
-from gateway.devstack.stack import DevStack
-from tests.support.processes import wait_until
+from devstack.azurite import Azurite
+from devstack.stack import DevStack
+from tests.support.azure_fixtures import blob_env
+from tests.support.processes import GatewayProcess, wait_until
 
 REFRESH_INTERVAL = 3.0
 
@@ -57,6 +60,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
 def container(stack: DevStack) -> ContainerClient:
     assert stack.azurite is not None
     return ContainerClient.from_connection_string(stack.azurite.connection_string, stack.container)
+
+
+def azurite_for(stack: DevStack) -> Azurite:
+    assert stack.azurite is not None
+    return stack.azurite
 
 
 def _health(url: str) -> dict:
@@ -162,7 +170,7 @@ def test_out_of_order_and_duplicate_messages_never_roll_back(stack: DevStack, co
 
 def test_replayed_older_event_is_superseded(stack: DevStack, container: ContainerClient) -> None:
     """Event Grid redelivering an older upload's event after a newer upload changes nothing."""
-    from gateway.devstack.eventgrid import invoke_function
+    from devstack.eventgrid import invoke_function
 
     first = _config(("gpt-4", "first"))
     container.upload_blob("config.yaml", first, overwrite=True)
@@ -180,7 +188,7 @@ def test_replayed_older_event_is_superseded(stack: DevStack, container: Containe
 def test_az_cli_upload_reaches_every_replica(stack: DevStack, container: ContainerClient, tmp_path: Path) -> None:
     """The operator's own command, `az storage blob upload`, against Azurite reaches both replicas."""
     az = Path(__file__).resolve().parents[2] / ".venv-azcli" / "bin" / "az"
-    assert az.exists(), "azure-cli missing: run scripts/install-test-deps.sh (python3 -m venv .venv-azcli && .venv-azcli/bin/pip install azure-cli)"
+    assert az.exists(), "azure-cli missing: run scripts/install-test-deps.sh (.venv-azcli from requirements/azcli.txt)"
     assert stack.azurite is not None
     data = _config(("gpt-4", "uploaded with az"))
     upload = tmp_path / "config.yaml"
@@ -199,6 +207,104 @@ def test_az_cli_upload_reaches_every_replica(stack: DevStack, container: Contain
     healths = _all_applied(stack, data, timeout=30)
     assert {h["version"] for h in healths} == {_status(container, data).version}
     assert _reply(stack, stack.running[1].url, "gpt-4") == "uploaded with az"
+
+
+def _published_after(container: ContainerClient, data: bytes, after: str) -> protocol.PublishStatus:
+    """The publisher's verdict on ``data`` under a version newer than ``after`` (an identical re-upload)."""
+    blob = container.get_blob_client(protocol.status_blob_name("config.yaml"))
+    digest = hashlib.sha256(data).hexdigest()
+
+    def verdict() -> protocol.PublishStatus | None:
+        status = protocol.PublishStatus.from_json(blob.download_blob().readall())
+        return status if status.sha256 == digest and status.version != after else None
+
+    return wait_until(verdict, timeout=20, what="the publisher's verdict on the re-upload")
+
+
+def test_identical_reupload_moves_every_replica_to_the_new_version(stack: DevStack, container: ContainerClient) -> None:
+    """The same bytes uploaded again (``--overwrite`` in CI) are announced under a newer version:
+    every replica reports that version, without re-applying the router (applied_at unchanged)."""
+    data = _config(("gpt-4", "uploaded twice"))
+    container.upload_blob("config.yaml", data, overwrite=True)
+    before = _all_applied(stack, data)
+    first = _status(container, data).version
+    assert {h["version"] for h in before} == {first}
+    container.upload_blob("config.yaml", data, overwrite=True)
+    second = _published_after(container, data, first).version
+    assert second > first
+
+    def relabelled() -> list[dict] | None:
+        healths = [_health(r.url) for r in stack.running]
+        return healths if all(h["version"] == second for h in healths) else None
+
+    after = wait_until(relabelled, timeout=15, what=f"every replica reporting {second}")
+    assert [h["applied_at"] for h in after] == [h["applied_at"] for h in before], "relabel must not re-apply"
+    assert [h["sha256"] for h in after] == [h["sha256"] for h in before]
+
+
+def test_replica_started_while_the_release_blob_is_unreadable_becomes_ready(
+    stack: DevStack, container: ContainerClient, tmp_path: Path
+) -> None:
+    """A poll-only replica that starts while the current release blob is missing keeps retrying the
+    pointer (it remembers what it applied, not what it saw) and becomes ready once the blob is back."""
+    data = _config(("gpt-4", "blob briefly missing"))
+    container.upload_blob("config.yaml", data, overwrite=True)
+    _all_applied(stack, data)
+    pointer = protocol.CurrentPointer.from_json(container.download_blob(protocol.CURRENT_BLOB).readall())
+    release = container.download_blob(pointer.blob).readall()
+    container.delete_blob(pointer.blob)
+    assert stack.azurite is not None
+    replica = GatewayProcess(
+        ["serve"],
+        {
+            **blob_env(azurite_for(stack), stack.container, tmp_path / "late" / "config.yaml", interval=REFRESH_INTERVAL),
+            "LITELLM_MASTER_KEY": stack.master_key,
+        },
+        tmp_path / "late.log",
+    ).start(wait_ready=False)
+    try:
+        wait_until(lambda: "cannot" in replica.log_tail() or "failed" in replica.log_tail(), timeout=90, what="a failed startup read")
+        assert httpx.get(f"{replica.base_url}/health/readiness", timeout=5).status_code == 503
+        container.upload_blob(pointer.blob, release, overwrite=True)
+        replica.wait_ready(timeout=REFRESH_INTERVAL * 2 + 10)
+        assert replica.health()["version"] == pointer.version
+    finally:
+        replica.stop()
+
+
+def test_storage_outage_during_a_push_is_retried_not_dead_lettered(stack: DevStack, container: ContainerClient) -> None:
+    """A by-reference release pushed while Blob Storage is down for ~5 s is applied once storage is back:
+    the replicas retry in-process with backoff instead of burning the message's deliveries."""
+    assert stack.azurite is not None and stack.emulator is not None
+    baseline = _config(("gpt-4", "before the outage"))
+    container.upload_blob("config.yaml", baseline, overwrite=True)
+    current = _all_applied(stack, baseline)[0]["version"]
+    data = _config(("gpt-4", "after the outage")) + b"".join(b"# pad %06d " % i + b"y" * 100 + b"\n" for i in range(2200))
+    assert len(data) > protocol.INLINE_BODY_LIMIT
+    version = f"{int(current, 16) + 1:0{len(current)}x}"
+    blob_name = protocol.release_blob_name(version)
+    container.upload_blob(blob_name, data)  # what the publisher writes before it announces
+    notice = protocol.ReleaseNotice(version, hashlib.sha256(data).hexdigest(), blob_name, "", None)
+    stack.azurite.stop()
+    try:
+        with ServiceBusClient.from_connection_string(stack.emulator.connection_string) as client:
+            with client.get_topic_sender("config-updates") as sender:
+                sender.send_messages(
+                    ServiceBusMessage(b"", application_properties=notice.application_properties(), message_id=f"outage-{version}")
+                )
+        wait_until(
+            lambda: all("not written" in r.log_path.read_text(errors="replace") or "retrying in" in r.log_path.read_text(errors="replace") for r in stack.running),
+            timeout=30,
+            what="each replica hitting the outage",
+        )
+        time.sleep(5)  # the outage lasts a few seconds
+    finally:
+        stack.azurite.start()
+    healths = _all_applied(stack, data, timeout=40)
+    assert {h["version"] for h in healths} == {version}
+    for subscription in ("replica-1", "replica-2"):
+        assert stack.emulator.dead_letter_messages("config-updates", subscription) == []
+        assert stack.emulator.active_message_count("config-updates", subscription) == 0
 
 
 def test_poll_converges_with_service_bus_down(stack: DevStack, container: ContainerClient) -> None:

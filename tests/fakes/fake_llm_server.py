@@ -30,10 +30,16 @@ from tests.fakes.token_server import FakeTokenServer
 
 @dataclass(frozen=True)
 class Fault:
-    """Answer one request with ``status`` (if set) after ``delay_s`` seconds."""
+    """Answer one request with ``status`` (if set) after ``delay_s`` seconds.
+
+    ``headers`` are added to that answer (e.g. ``retry-after``); ``error`` replaces the
+    default error object (e.g. Azure's ``{"code": "content_filter", ...}``).
+    """
 
     status: int | None = None
     delay_s: float = 0.0
+    headers: tuple[tuple[str, str], ...] = ()
+    error: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -146,11 +152,13 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args: object) -> None:
         pass
 
-    def _send(self, status: int, body: dict[str, Any]) -> None:
+    def _send(self, status: int, body: dict[str, Any], headers: tuple[tuple[str, str], ...] = ()) -> None:
         data = json.dumps(body).encode()
         try:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
+            for name, value in headers:
+                self.send_header(name, value)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
@@ -183,5 +191,6 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.delay_s:
             fake._stopping.wait(min(fault.delay_s, fake.max_delay_s))
         if status != 200:
-            return self._send(status, {"error": {"message": f"{fake.name} scripted {status}", "code": str(status)}})
-        self._send(200, completion(f"{fake.name}:{deployment}", deployment))
+            error = fault.error or {"message": f"{fake.name} scripted {status}", "code": str(status)}
+            return self._send(status, {"error": error}, fault.headers)
+        self._send(200, completion(f"{fake.name}:{deployment}", deployment), fault.headers)

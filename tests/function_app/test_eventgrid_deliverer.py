@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 
-from gateway.devstack.eventgrid import BlobEventDeliverer
+from devstack.eventgrid import BlobEventDeliverer
 from gateway.publisher import parse_event
 from tests.publisher.stack import Harness
 

@@ -14,10 +14,10 @@ from types import ModuleType
 import pytest
 
 from gateway import protocol
-from gateway.devstack.azurite import Azurite
-from gateway.devstack.eventgrid import BlobEventDeliverer, invoke_function, load_function_app, to_cloudevent
+from devstack.azurite import Azurite
+from devstack.eventgrid import BlobEventDeliverer, invoke_function, load_function_app, to_cloudevent
 from gateway.errors import SettingsError
-from gateway.servicebus_emulator import ServiceBusEmulator
+from devstack.servicebus_emulator import ServiceBusEmulator
 from tests.publisher.stack import BAD, GOOD, GOOD_2, TOPIC, Harness, body
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -154,7 +154,7 @@ def test_vendored_gateway_is_importable_on_its_own(tmp_path: Path) -> None:
         "import sys; sys.path.insert(0, sys.argv[1]); sys.path = [p for p in sys.path if p not in ('', sys.argv[2])];"
         "import gateway.publisher, gateway.validation.semantics, gateway;"
         "assert gateway.__file__.startswith(sys.argv[1]), gateway.__file__;"
-        "bad = [m for m in sys.modules if m.startswith(('gateway.devstack', 'gateway.servicebus_emulator', 'proton'))];"
+        "bad = [m for m in sys.modules if m.startswith(('devstack', 'devstack.servicebus_emulator', 'proton'))];"
         "assert not bad, bad"
     )
     env = {**os.environ, "PYTHONPATH": ""}

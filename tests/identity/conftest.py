@@ -12,14 +12,14 @@ from collections.abc import Callable, Iterator
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-import litellm  # noqa: E402  (after the cost-map switch)
-import pytest  # noqa: E402
+import litellm
+import pytest
 
-from gateway.identity import CredentialRegistry, DatabricksTokenCache  # noqa: E402
-from gateway.identity.hook import DatabricksAuthHook, register_hook, unregister_hook  # noqa: E402
-from tests.fakes.fake_llm_server import FakeLLMServer  # noqa: E402
-from tests.fakes.token_server import FakeTokenServer  # noqa: E402
-from tests.identity._support import Regions  # noqa: E402
+from gateway.identity import CredentialRegistry, DatabricksTokenCache
+from gateway.identity.hook import DatabricksAuthHook, register_hook, unregister_hook
+from tests.fakes.fake_llm_server import FakeLLMServer
+from tests.fakes.token_server import FakeTokenServer
+from tests.identity._support import Regions
 
 # Test-only: the fake authority is not a Microsoft host, so MSAL must not ask
 # login.microsoftonline.com to validate it (no internet here, and none wanted).

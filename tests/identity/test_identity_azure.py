@@ -11,7 +11,12 @@ from typing import Any
 
 import pytest
 
-from gateway.identity import CredentialRegistry, DatabricksTokenCache, IdentitySpec, bind_identities
+from gateway.identity import (
+    CredentialRegistry,
+    DatabricksTokenCache,
+    IdentitySpec,
+    bind_identities,
+)
 from tests.fakes.fake_llm_server import FakeLLMServer
 from tests.fakes.token_server import SYSTEM_ASSIGNED, FakeTokenServer
 from tests.identity._support import Regions, ask, make_router, seed_quick_start
@@ -260,7 +265,9 @@ async def test_model_info_masking_never_reveals_the_cached_token(
 ) -> None:
     """What the proxy's /model/info does to a deployment (LiteLLM's masker, then JSON) shows no bearer token."""
     from fastapi.encoders import jsonable_encoder
-    from litellm.proxy.common_utils.openai_endpoint_utils import remove_sensitive_info_from_deployment
+    from litellm.proxy.common_utils.openai_endpoint_utils import (
+        remove_sensitive_info_from_deployment,
+    )
 
     east, west = llm_servers("east"), llm_servers("west")
     router = make_router(bind_identities(seed_quick_start(east, west, f"e-{uid}", f"w-{uid}"), registry, dbx_cache))

@@ -178,3 +178,26 @@ async def test_process_env_sp_makes_litellm_fetch_per_request_so_binding_warns(
     assert {r.bearer for r in workspace.requests} == {f"tok-{dep_id}-1"}
     assert token_server.fetches(dep_id) == 1
     assert token_server.fetches(env_id) == 3  # LiteLLM's own per-request fetch (FACTS.md), wasted
+
+
+async def test_unfetchable_token_is_a_503_naming_no_service_principal(
+    registry: CredentialRegistry, dbx_cache: DatabricksTokenCache, dbx_hook: DatabricksAuthHook,
+    token_server: FakeTokenServer, llm_servers: Callable[[str], FakeLLMServer], uid: str,
+) -> None:
+    """A service principal whose token cannot be fetched: the caller gets a 503 upstream-credential error, no client id."""
+    import litellm
+
+    workspace = llm_servers("workspace")
+    client_id = f"dbx-secret-sp-{uid}"
+    token_server.register_secret(client_id, "the-real-secret")
+    bound = bind_identities([seed_databricks(workspace, "llama", client_id, "wrong", None)], registry, dbx_cache)
+    router = make_router(bound, num_retries=0)
+
+    with pytest.raises(litellm.ServiceUnavailableError) as caught:
+        await ask(router, "llama")
+
+    assert caught.value.status_code == 503
+    assert client_id not in str(caught.value) and workspace.base_url not in str(caught.value)
+    assert workspace.requests == []
+    [stats] = dbx_cache.stats.values()
+    assert stats.failing_since is not None and "HTTP 401" in (stats.last_error or "")

@@ -5,7 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 
+import litellm
+import pytest
+
 from gateway.identity import CredentialRegistry, DatabricksTokenCache, bind_identities
+from gateway.identity.hook import DatabricksAuthHook
 from tests.fakes.fake_llm_server import Fault
 from tests.fakes.token_server import FakeTokenServer
 from tests.identity._support import Regions, ask, make_router
@@ -42,9 +46,9 @@ async def test_east_429_500_and_timeout_are_absorbed_by_west(
 
 async def test_region_whose_identity_fails_is_skipped(
     registry: CredentialRegistry, dbx_cache: DatabricksTokenCache, token_server: FakeTokenServer,
-    regions: Regions,
+    regions: Regions, dbx_hook: DatabricksAuthHook,
 ) -> None:
-    """If east's managed identity cannot get a token, requests are served by west and east is never called."""
+    """If east's managed identity cannot get a token, the gateway's hook routes to west and east is never called."""
     east, west, east_id, west_id = regions.east, regions.west, regions.east_id, regions.west_id
     token_server.refuse(east_id, 400)
     bound = bind_identities(regions.model_list(), registry, dbx_cache)
@@ -57,3 +61,24 @@ async def test_region_whose_identity_fails_is_skipped(
     assert all(a.startswith("west:") for a in answers)
     assert east.requests == []
     assert {r.bearer for r in west.requests} == {f"tok-{west_id}-1"}
+
+
+async def test_every_identity_failing_gives_503_naming_no_identity(
+    registry: CredentialRegistry, dbx_cache: DatabricksTokenCache, token_server: FakeTokenServer,
+    regions: Regions, dbx_hook: DatabricksAuthHook,
+) -> None:
+    """With both regions' identities refused the caller gets a 503-class error without client ids; health has them."""
+    token_server.refuse(regions.east_id, 400)
+    token_server.refuse(regions.west_id, 400)
+    bound = bind_identities(regions.model_list(), registry, dbx_cache)
+    registry.prefetch()
+    router = make_router(bound)
+
+    with pytest.raises(litellm.ServiceUnavailableError) as caught:
+        await ask(router)
+
+    assert caught.value.status_code == 503
+    assert regions.east_id not in str(caught.value) and regions.west_id not in str(caught.value)
+    assert regions.east.requests == [] and regions.west.requests == []
+    states = {spec.client_id: stats for (spec, _), stats in registry.stats.items()}
+    assert states[regions.east_id].failing_since is not None and states[regions.east_id].last_error

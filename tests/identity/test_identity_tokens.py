@@ -58,11 +58,15 @@ def test_failed_fetch_fails_fast_during_backoff_then_retries() -> None:
         return Token("ok", clock.now + 3600)
 
     token = RefreshingToken(fetch, name="Azure managed_identity client_id=x", clock=clock)
-    with pytest.raises(TokenFetchError, match=r"client_id=x: token fetch failed: ConnectionError: idp down"):
+    with pytest.raises(TokenFetchError) as first:
         token.get()
+    assert "client_id=x: token fetch failed: ConnectionError: idp down" in first.value.detail
+    assert "client_id" not in str(first.value)  # what a client could see names no identity
+    assert token.stats.failing_since == clock.now
     clock.now += 1
-    with pytest.raises(TokenFetchError, match="last token fetch failed 1.0s ago"):
+    with pytest.raises(TokenFetchError) as second:
         token.get()
+    assert "last token fetch failed 1.0s ago" in second.value.detail
     assert len(attempts) == 1
 
     clock.now += 5
@@ -71,3 +75,4 @@ def test_failed_fetch_fails_fast_during_backoff_then_retries() -> None:
     clock.now += 6
     assert token.get() == "ok"
     assert (token.stats.fetches, token.stats.failures, len(attempts)) == (1, 2, 3)
+    assert token.stats.failing_since is None and token.stats.last_error is None

@@ -20,11 +20,11 @@ from azure.servicebus import ServiceBusClient, ServiceBusReceivedMessage
 from azure.storage.blob import BlobServiceClient, ContainerClient
 
 from gateway import protocol
-from gateway.devstack.azurite import Azurite
-from gateway.devstack.eventgrid import BlobEventDeliverer
+from devstack.azurite import Azurite
+from devstack.eventgrid import BlobEventDeliverer
 from gateway.protocol import CurrentPointer, PublishStatus
 from gateway.publisher import PublishOutcome, ReleaseStore, handle_blob_created, parse_event
-from gateway.servicebus_emulator import ServiceBusEmulator
+from devstack.servicebus_emulator import ServiceBusEmulator
 from gateway.validation import ValidationOptions
 
 TOPIC = "config-updates"

@@ -143,9 +143,6 @@ def test_clients_follow_the_settings() -> None:
     mi = PublisherSettings.from_env(
         {"BLOB_ACCOUNT_URL": "https://acct.blob.core.windows.net", "SERVICEBUS_FULLY_QUALIFIED_NAMESPACE": "ns.servicebus.windows.net"}
     )
-    from azure.identity import DefaultAzureCredential
-
-    cred = DefaultAzureCredential()
-    assert container_client(mi, cred).url == "https://acct.blob.core.windows.net/litellm-config"
-    with servicebus_client(mi, cred) as sb:
+    assert container_client(mi).url == "https://acct.blob.core.windows.net/litellm-config"
+    with servicebus_client(mi) as sb:
         assert sb.fully_qualified_namespace == "ns.servicebus.windows.net"

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import azure.functions as func
 import pytest
 
-from gateway.devstack.eventgrid import blob_created_event, to_cloudevent, to_functions_event
+from devstack.eventgrid import blob_created_event, to_cloudevent, to_functions_event
 from gateway.publisher.events import BlobCreated, InvalidEvent, event_to_dict, normalize_etag, parse_event
 
 SEQ = "00000000000004420000000000028963"

@@ -23,7 +23,7 @@ from azure.servicebus import (
 from azure.servicebus.aio import ServiceBusClient as AsyncServiceBusClient
 from azure.servicebus.exceptions import MessageLockLostError
 
-from gateway.servicebus_emulator import ServiceBusEmulator
+from devstack.servicebus_emulator import ServiceBusEmulator
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_CONFIG = ROOT / "examples" / "servicebus-emulator-config.json"
@@ -302,7 +302,7 @@ def test_connection_string_and_example_config() -> None:
 def test_cli_prints_connection_string_and_stops_on_sigint() -> None:
     """The CLI prints the connection string, serves clients and exits cleanly on SIGINT."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "gateway.servicebus_emulator", "--config", str(EXAMPLE_CONFIG), "--port", "0"],
+        [sys.executable, "-m", "devstack.servicebus_emulator", "--config", str(EXAMPLE_CONFIG), "--port", "0"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,

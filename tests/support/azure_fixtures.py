@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from azure.storage.blob import BlobServiceClient, ContainerClient
 
-from gateway.devstack.azurite import Azurite
+from devstack.azurite import Azurite
 
 
 @pytest.fixture(scope="session")

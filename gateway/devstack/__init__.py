@@ -1,6 +1,0 @@
-"""Local stand-ins for the Azure pieces, for `genai-gateway dev` and the tests.
-
-Azurite for Blob Storage, a deliverer that plays Event Grid, the Service Bus
-emulator (``gateway.servicebus_emulator``) and a redis-server when the machine
-has one. None of this is imported by a production replica.
-"""
