@@ -1,5 +1,5 @@
 # genai-gateway replica image. Not built in CI here (no Docker engine on these machines);
-# `make test` exercises the same package and entry point, and tests/test_supply_chain.py
+# `make test` exercises the same package and entry point, and tests/supply_chain/
 # fails if an install below stops being hash-checked.
 #
 # Every third-party file comes from requirements/*.txt with --require-hashes (locks written

@@ -6,11 +6,16 @@
 run: install
 	.venv/bin/python -m devstack
 
-test: install-test
+# Lint and types run first on every test run (and in CI, which runs `make test`).
+test: lint
 	.venv/bin/python -m pytest -p no:cacheprovider
 
+lint: install-test
+	.venv/bin/ruff check .
+	.venv/bin/mypy
+
 # Every install goes through a hash lock (requirements/*.txt, package-lock.json);
-# tests/test_supply_chain.py fails on an install path that does not.
+# tests/supply_chain/ fails on an install path that does not.
 install:
 	scripts/bootstrap.sh
 	scripts/install-services.sh

@@ -26,7 +26,6 @@ from pathlib import Path
 
 import httpx
 import yaml
-
 from _load import HEADER, REPO, LoadResult, Server, run_load  # type: ignore[import-not-found]
 
 
@@ -120,11 +119,11 @@ async def stall_benchmark(sizes: list[int]) -> None:
         ours = []
         theirs = []
         for _ in range(3):
-            ours.append(await worst_lag(lambda: applier.apply(Release.from_bytes(data + b"#", origin="bench"), config)))
+            ours.append(await worst_lag(lambda: applier.apply(Release.from_bytes(data + b"#", origin="bench"), config)))  # noqa: B023 - awaited in this iteration
 
             async def litellm_path() -> None:
                 assert ps.llm_router is not None
-                ps.llm_router.set_model_list(config["model_list"])
+                ps.llm_router.set_model_list(config["model_list"])  # noqa: B023 - awaited in this iteration
 
             theirs.append(await worst_lag(litellm_path))
         rows.append((n, min(ours), max(ours), min(theirs), max(theirs)))

@@ -74,7 +74,8 @@ def _ts(iso: str) -> float:
 def _wait_all(stack: DevStack, digest: str, timeout: float) -> list[dict]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        healths = [httpx.get(f"{r.url}/health/config", timeout=5).json() for r in stack.running]
+        auth = {"Authorization": f"Bearer {stack.master_key}"}  # applied_at is a detail: it needs the key
+        healths = [httpx.get(f"{r.url}/health/config", headers=auth, timeout=5).json() for r in stack.running]
         if all(h["sha256"] == digest for h in healths):
             return healths
         time.sleep(0.02)

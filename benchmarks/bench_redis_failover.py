@@ -28,11 +28,11 @@ from pathlib import Path
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import litellm  # noqa: E402
-from litellm.caching.caching import Cache  # noqa: E402
+import litellm
+from litellm.caching.caching import Cache
 
-from gateway.cache import RedisConnection, build_response_cache, cache_status, start_response_cache, stop_response_cache  # noqa: E402
-from tests.cache.redis_server_support import RedisServer, free_port, redis_server_binary  # noqa: E402
+from gateway.cache import RedisConnection, build_response_cache, cache_status, start_response_cache, stop_response_cache
+from tests.cache.redis_server_support import RedisServer, free_port, redis_server_binary
 
 logging.basicConfig(level=logging.ERROR)
 # asyncio: litellm's RedisCache leaves its startup ping task's ConnectionError unretrieved

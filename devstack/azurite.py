@@ -52,7 +52,7 @@ class Azurite:
             f"BlobEndpoint={self.blob_endpoint};"
         )
 
-    def start(self, timeout: float = 30) -> "Azurite":
+    def start(self, timeout: float = 30) -> Azurite:
         self.location.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
             [
@@ -86,7 +86,7 @@ class Azurite:
                 self.proc.kill()
                 self.proc.wait(timeout=5)
 
-    def __enter__(self) -> "Azurite":
+    def __enter__(self) -> Azurite:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

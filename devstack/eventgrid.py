@@ -26,7 +26,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal
@@ -87,7 +87,7 @@ def blob_created_event(
         },
         "dataVersion": "",
         "metadataVersion": "1",
-        "eventTime": (event_time or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%S.%f0Z"),
+        "eventTime": (event_time or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%f0Z"),
     }
 
 
@@ -222,7 +222,7 @@ class BlobEventDeliverer:
         return False
 
     # -- background thread -----------------------------------------------------------------
-    def start(self) -> "BlobEventDeliverer":
+    def start(self) -> BlobEventDeliverer:
         if self._thread is not None:
             raise RuntimeError("the deliverer was already started")
         self._thread = threading.Thread(target=self._run, name="eventgrid-deliverer", daemon=True)
@@ -251,7 +251,7 @@ class BlobEventDeliverer:
             finally:
                 self._stop.set()
 
-    def __enter__(self) -> "BlobEventDeliverer":
+    def __enter__(self) -> BlobEventDeliverer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

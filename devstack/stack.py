@@ -88,7 +88,7 @@ class DevStack:
 
     # -- lifecycle ---------------------------------------------------------------
 
-    def start(self, *, wait_ready: bool = True) -> "DevStack":
+    def start(self, *, wait_ready: bool = True) -> DevStack:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         try:
             self.start_blob()
@@ -224,6 +224,8 @@ class DevStack:
             "LITELLM_HOST": "127.0.0.1",
             "LITELLM_MASTER_KEY": self.master_key,
             "GATEWAY_CONFIG_SOURCE": "blob",
+            # Replica reports (status/replicas/<id>.json): both replicas share one host name here.
+            "GATEWAY_REPLICA_ID": f"replica-{index}",
         }
         if self.emulator is not None:
             env["SERVICEBUS_SUBSCRIPTION"] = f"replica-{index}"
@@ -333,7 +335,8 @@ or with the az CLI, as against a real storage account:
     --connection-string "$(jq -r .blob_connection_string {state_dir}/stack.json)" \\
     --container-name {info['container']} --name {info['config_blob']} --file my-config.yaml
 
-  then: curl -s {replica_url}/health/config      # version, sha256, last_rejected
+  then: curl -s {replica_url}/health/config      # ready, version, sha256, last_release_rejected
+        curl -s -H "Authorization: Bearer $(jq -r .master_key {state_dir}/stack.json)" {replica_url}/health/config   # + errors
   rejected uploads: the status blob {info['status_blob']} says why
 
 call the replicas with the OpenAI SDK:

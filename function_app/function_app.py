@@ -31,7 +31,7 @@ try:
 except ImportError:  # running from a repository checkout without vendoring: use the repo's package
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gateway.publisher import Publisher, PublisherSettings  # noqa: E402
+from gateway.publisher import Publisher, PublisherSettings
 from gateway.supply_chain import guard_function
 
 # Refuse to load (so the host indexes no function and logs why) when the installed packages

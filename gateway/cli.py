@@ -145,7 +145,7 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _uvicorn_config(app: object, settings: Settings) -> Any:
+def _uvicorn_config(app: Any, settings: Settings) -> Any:
     import uvicorn
 
     return uvicorn.Config(

@@ -17,7 +17,7 @@ import json
 import os
 import tempfile
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from gateway.release import Release, sha256_hex
@@ -78,7 +78,7 @@ class ConfigFile:
             version=release.version,
             sha256=release.sha256,
             origin=release.origin,
-            written_at=datetime.now(timezone.utc).isoformat(),
+            written_at=datetime.now(UTC).isoformat(),
         )
         write_atomic(self.sidecar, json.dumps(asdict(record)).encode())
         write_atomic(self.path, release.data)

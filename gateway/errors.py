@@ -8,6 +8,7 @@ line or a health report can say exactly what to fix::
      ├── SettingsError      the environment is missing or malformed (lists every problem)
      ├── ConfigRejected     a release failed validation; the last good config keeps serving
      │    └── IntegrityError  a release's bytes do not match its announced sha256
+     │         └── UnbackedRelease  the publisher's store does not hold the release a notice claims
      ├── ApplyError         a valid config could not be applied to the running LiteLLM proxy
      ├── StartupError       the replica cannot start serving (no master key, LiteLLM's boot refused)
      ├── SourceError        a release source (file, Blob, Service Bus) failed; transient, retried
@@ -84,6 +85,14 @@ class IntegrityError(ConfigRejected):
             version,
             [ConfigIssue("", f"sha256 mismatch: announced {expected[:12]}…, received {actual[:12]}…")],
         )
+
+
+class UnbackedRelease(IntegrityError):
+    """Raised when the publisher's store does not hold the release a notice claims (no such
+    ``releases/<version>.yaml``, or one recorded with another sha256): a forged or mistaken notice."""
+
+    def __init__(self, version: str | None, reason: str) -> None:
+        ConfigRejected.__init__(self, version, [ConfigIssue("", f"not backed by the publisher's store: {reason}")])
 
 
 class ApplyError(GatewayError):

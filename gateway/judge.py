@@ -5,10 +5,12 @@ has seen; this module alone decides, in this order::
 
     duplicate   the same bytes are already written under this (or a newer) version
     stale       an ordered version that is not newer than the written one
+    integrity   fetched bytes must hash to the announced sha256 (one re-fetch first), and
+                the source's fetch proves the publisher's store backs the claim
     relabel     the same bytes under a newer publisher version (an identical re-upload,
                 or a raw-polled file now named by its publisher): the sidecar is
-                rewritten so every worker reports the new version; the router is not rebuilt
-    integrity   fetched bytes must hash to the announced sha256 (one re-fetch first)
+                rewritten so every worker reports the new version; not re-validated,
+                and the router is not rebuilt
     validation  the replica-mode validator; a rejection is recorded, not retried
     write       atomic replace of the local file (plus ``.last-good``), then the watcher is poked
 
@@ -30,7 +32,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from gateway.configfile import ConfigFile
-from gateway.errors import ConfigIssue, ConfigRejected, IntegrityError
+from gateway.errors import ConfigRejected, IntegrityError
 from gateway.release import UNORDERED_PREFIX, Release, is_newer, sha256_hex
 from gateway.status import ConfigStatus
 from gateway.validation import ValidationOptions, validate
@@ -49,7 +51,7 @@ class Verdict(enum.Enum):
     DUPLICATE = "duplicate"
     STALE = "stale"
     REJECTED = "rejected"
-    CORRUPT = "corrupt"  # the bytes never hash to the announced sha256: the claim itself is wrong
+    CORRUPT = "corrupt"  # the claim is false: bytes never hash to it, or the publisher's store does not back it
 
 
 class Fetch(Protocol):
@@ -105,7 +107,7 @@ class ReleaseJudge:
         self._status = status
         self._on_written = on_written
         self._lock = asyncio.Lock()
-        self._rejected: OrderedDict[tuple[str, str], Verdict] = OrderedDict()
+        self._rejected: OrderedDict[tuple[str, str], tuple[Verdict, str]] = OrderedDict()
         current = file.read()
         self._written: _Written | None = None
         if current is not None:
@@ -135,13 +137,11 @@ class ReleaseJudge:
 
     async def _judge(self, a: Announcement) -> Verdict:
         early = self._decide(a.version, a.sha256, a.ordered)
-        if early is Verdict.RELABELLED:
-            assert a.version is not None
-            return await self._relabel(a.version, a.origin)
-        if early is not None:
+        if early is not None and early is not Verdict.RELABELLED:
             log.debug("release %s (%s) from %s: %s", a.version, (a.sha256 or "?")[:12], a.origin, early.value)
             return early
-
+        # A relabel is a claim too ("these bytes are now version N"): it passes the same
+        # integrity step (the source's fetch proves the store backs it), then skips validation.
         try:
             data = await a.fetch()
             actual = sha256_hex(data)
@@ -151,15 +151,16 @@ class ReleaseJudge:
                 actual = sha256_hex(data)
                 if actual != a.sha256:
                     return self._reject(a, a.sha256, IntegrityError(a.version, a.sha256, actual), "integrity", Verdict.CORRUPT)
+        except IntegrityError as exc:  # the source proved the claim false (e.g. no such release in the store)
+            return self._reject(a, a.sha256 or "", exc, "integrity", Verdict.CORRUPT)
         except ConfigRejected as exc:  # the source knows it can never be served (e.g. over the size cap)
             return self._reject(a, a.sha256 or "", exc, "fetch")
-        if a.sha256 is None:
-            late = self._decide(a.version, actual, a.ordered)
-            if late is Verdict.RELABELLED:
-                assert a.version is not None
-                return await self._relabel(a.version, a.origin)
-            if late is not None:
-                return late
+        decided = early if a.sha256 is not None else self._decide(a.version, actual, a.ordered)
+        if decided is Verdict.RELABELLED:
+            assert a.version is not None
+            return await self._relabel(a.version, a.origin)
+        if decided is not None:
+            return decided
 
         release = Release(version=a.version, data=data, sha256=actual, origin=a.origin) if a.version else Release.from_bytes(data, origin=a.origin)
         report = await asyncio.to_thread(validate, data, self._options)
@@ -181,7 +182,7 @@ class ReleaseJudge:
         if ordered and written is not None and written.ordered and not is_newer(version or "", written.release.version):
             return Verdict.STALE
         if sha256 is not None and (version or "", sha256) in self._rejected:
-            return self._rejected[(version or "", sha256)]
+            return self._rejected[(version or "", sha256)][0]
         return None
 
     async def _relabel(self, version: str, origin: str) -> Verdict:
@@ -199,7 +200,7 @@ class ReleaseJudge:
         self, a: Announcement, sha256: str, error: ConfigRejected, stage: str, verdict: Verdict = Verdict.REJECTED
     ) -> Verdict:
         """Record a release this replica will not serve; the file keeps the last good one."""
-        self._rejected[(a.version or "", sha256)] = verdict
+        self._rejected[(a.version or "", sha256)] = (verdict, "; ".join(str(i) for i in error.issues))
         while len(self._rejected) > REMEMBERED_REJECTIONS:
             self._rejected.popitem(last=False)
         version = a.version or f"{UNORDERED_PREFIX}{sha256[:12]}"
@@ -208,6 +209,7 @@ class ReleaseJudge:
         log.error("%s; still serving %s", error, serving)
         return verdict
 
-    def reject_notice(self, version: str, sha256: str, reason: str) -> None:
-        """Record a push notice that can never become a release (it is dead-lettered)."""
-        self._status.record_rejected(version, sha256, [ConfigIssue("", reason)], "notice")
+    def last_rejection(self, version: str | None, sha256: str | None) -> str | None:
+        """Why this (version, sha256) was rejected, if it was (for a dead-letter reason)."""
+        entry = self._rejected.get((version or "", sha256 or ""))
+        return entry[1] if entry else None

@@ -20,8 +20,9 @@ and messages arrive in.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from gateway.errors import ConfigIssue
@@ -38,6 +39,22 @@ PROP_RELEASE_BLOB = "release_blob"
 PROP_SOURCE_ETAG = "source_etag"
 PROP_INLINE = "inline"
 CONTENT_TYPE_YAML = "application/yaml"
+#: A release version is exactly what the publisher mints: the upload's Event Grid ``data.sequencer``,
+#: a fixed-width hex string (Azure compares sequencers as plain strings). Anything else is not a release.
+VERSION_PATTERN = re.compile(r"^[0-9A-Fa-f]{16,64}$")
+SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
+#: Blob metadata key under which the publisher records a release blob's sha256.
+SHA256_METADATA = "sha256"
+
+
+def check_release_identity(version: str, sha256: str, release_blob: str | None = None) -> None:
+    """Raise ``ValueError`` naming the field unless these are what the publisher would have written."""
+    if not VERSION_PATTERN.match(version):
+        raise ValueError(f"version {version[:80]!r} is not a publisher version (16-64 hex digits)")
+    if not SHA256_PATTERN.match(sha256):
+        raise ValueError(f"sha256 {sha256[:80]!r} is not 64 lowercase hex digits")
+    if release_blob is not None and release_blob != release_blob_name(version):
+        raise ValueError(f"release blob {release_blob[:120]!r} is not {release_blob_name(version)!r}, the one version {version} names")
 
 
 def release_blob_name(version: str) -> str:
@@ -55,7 +72,7 @@ def message_id(version: str, sha256: str) -> str:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 @dataclass(frozen=True)
@@ -72,9 +89,11 @@ class CurrentPointer:
         return json.dumps(asdict(self), indent=2).encode()
 
     @classmethod
-    def from_json(cls, data: bytes) -> "CurrentPointer":
+    def from_json(cls, data: bytes) -> CurrentPointer:
         body = json.loads(data)
-        return cls(**{k: str(body[k]) for k in ("version", "sha256", "blob", "source_etag", "created_at")})
+        pointer = cls(**{k: str(body[k]) for k in ("version", "sha256", "blob", "source_etag", "created_at")})
+        check_release_identity(pointer.version, pointer.sha256, pointer.blob)
+        return pointer
 
 
 @dataclass(frozen=True)
@@ -102,7 +121,7 @@ class PublishStatus:
         return json.dumps(body, indent=2).encode()
 
     @classmethod
-    def from_json(cls, data: bytes) -> "PublishStatus":
+    def from_json(cls, data: bytes) -> PublishStatus:
         body = json.loads(data)
         return cls(
             result=body["result"],
@@ -135,7 +154,7 @@ class ReleaseNotice:
         }
 
     @classmethod
-    def from_message(cls, properties: dict[Any, Any], body: bytes) -> "ReleaseNotice":
+    def from_message(cls, properties: dict[Any, Any], body: bytes) -> ReleaseNotice:
         """Parse received application properties (keys may arrive as bytes) and body."""
         props = {(k.decode() if isinstance(k, bytes) else str(k)): v for k, v in (properties or {}).items()}
 
@@ -146,10 +165,12 @@ class ReleaseNotice:
             return value.decode() if isinstance(value, bytes) else str(value)
 
         inline = props.get(PROP_INLINE)
-        return cls(
+        notice = cls(
             version=text(PROP_VERSION),
             sha256=text(PROP_SHA256),
             release_blob=text(PROP_RELEASE_BLOB),
             source_etag=text(PROP_SOURCE_ETAG) if PROP_SOURCE_ETAG in props else "",
             body=body if inline in (True, "true", "True", b"true") else None,
         )
+        check_release_identity(notice.version, notice.sha256, notice.release_blob)
+        return notice

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-
 #: Versions of releases that carry no publisher order are their content hash with this prefix.
 UNORDERED_PREFIX = "sha-"
 
@@ -42,7 +41,7 @@ class Release:
     origin: str
 
     @classmethod
-    def from_bytes(cls, data: bytes, *, version: str | None = None, origin: str) -> "Release":
+    def from_bytes(cls, data: bytes, *, version: str | None = None, origin: str) -> Release:
         """Build a release, hashing the bytes; without a version, the content hash names it."""
         digest = sha256_hex(data)
         return cls(version=version or f"{UNORDERED_PREFIX}{digest[:12]}", data=data, sha256=digest, origin=origin)

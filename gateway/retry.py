@@ -43,7 +43,7 @@ def backoff(*, base: float = BASE_SECONDS, cap: float = CAP_SECONDS) -> wait_ran
 
 def delay_for(attempt: int, *, base: float = BASE_SECONDS, cap: float = CAP_SECONDS) -> float:
     """Seconds to wait after failure number ``attempt`` (1-based), for loops that schedule their own retry."""
-    state = RetryCallState(None, None, (), {})
+    state = RetryCallState(Retrying(), None, (), {})
     state.attempt_number = max(1, attempt)
     return float(backoff(base=base, cap=cap)(state))
 

@@ -18,13 +18,13 @@ import os
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from gateway.configfile import ConfigFile
 from gateway.apply.litellm_proxy import ProxyApplier, proxy_lifespan
 from gateway.cache.responses import ResponseCaches
-from gateway.identity.deployments import DeploymentIdentities
-from gateway.settings import Settings
+from gateway.configfile import ConfigFile
 from gateway.errors import StartupError
+from gateway.identity.deployments import DeploymentIdentities
 from gateway.judge import ReleaseJudge
+from gateway.settings import Settings
 from gateway.sources import ReleaseSource
 from gateway.status import ConfigStatus
 from gateway.validation import ValidationOptions, envrefs
@@ -76,6 +76,12 @@ class GatewayRuntime:
 
             self.judge = ReleaseJudge(self.file, self.options, self.status, on_written=lambda _r: self.watcher.poke())
             self.sources = build_sources(settings)
+        # Replica reporting (ACK/NACK to status/replicas/) and /metrics: observers of self.status only.
+        from gateway import metrics
+        from gateway.reporting.wiring import build_reporter
+
+        self.reporter = build_reporter(settings, self.status, env=self.env, worker=role == "applier") if role != "writer" else None
+        metrics.watch_runtime(self)
         self._tasks: list[asyncio.Task[None]] = []
         self._proxy_task: asyncio.Task[None] | None = None
         self._proxy_stop = asyncio.Event()
@@ -87,6 +93,8 @@ class GatewayRuntime:
                 self._tasks.append(asyncio.create_task(source.run(self.judge), name=source.origin))
         if self.role in ("all", "applier"):
             self._tasks.append(asyncio.create_task(self.watcher.run(), name="FileWatcher"))
+        if self.reporter is not None:
+            self._tasks.append(asyncio.create_task(self.reporter.run(), name="ReplicaReporter"))
 
     async def stop(self) -> None:
         """Stop receiving first, then the watcher, then LiteLLM's own shutdown."""
@@ -96,6 +104,9 @@ class GatewayRuntime:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        if self.reporter is not None:
+            with contextlib.suppress(Exception):
+                await self.reporter.aclose()
         for source in self.sources:
             try:
                 await source.aclose()

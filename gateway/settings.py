@@ -141,7 +141,7 @@ class Settings:
     file_poll_interval: float = 1.0
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str], *, local_config: Path | None = None) -> "Settings":
+    def from_env(cls, env: Mapping[str, str], *, local_config: Path | None = None) -> Settings:
         """Parse and check the environment; raise one ``SettingsError`` listing every problem.
 
         ``local_config`` (``serve --config FILE``) selects the local file source,
@@ -194,14 +194,14 @@ MIN_MASTER_KEY_LENGTH = 16
 PUBLIC_MASTER_KEYS = frozenset({"sk-1234", "sk-12345", "sk-123456789"})
 
 
-def _master_key(r: "EnvReader") -> Secret | None:
+def _master_key(r: EnvReader) -> Secret | None:
     key = r.secret("LITELLM_MASTER_KEY")
     if key is not None and (len(key.reveal()) < MIN_MASTER_KEY_LENGTH or key.reveal() in PUBLIC_MASTER_KEYS):
         r.problem("LITELLM_MASTER_KEY", f"too weak: use at least {MIN_MASTER_KEY_LENGTH} random characters, e.g. sk-$(openssl rand -hex 24)")
     return key
 
 
-def _blob(r: "EnvReader", *, required: bool) -> BlobSettings | None:
+def _blob(r: EnvReader, *, required: bool) -> BlobSettings | None:
     present = any(r.text(n) for n in ("BLOB_ACCOUNT_URL", "BLOB_CONNECTION_STRING"))
     if not required and not present:
         return None
@@ -224,7 +224,7 @@ def _blob(r: "EnvReader", *, required: bool) -> BlobSettings | None:
     )
 
 
-def _servicebus(r: "EnvReader") -> ServiceBusSettings | None:
+def _servicebus(r: EnvReader) -> ServiceBusSettings | None:
     namespace = r.text("SERVICEBUS_FULLY_QUALIFIED_NAMESPACE")
     conn = r.secret("SERVICEBUS_CONNECTION_STRING")
     if namespace is None and conn is None:
@@ -244,7 +244,7 @@ def _servicebus(r: "EnvReader") -> ServiceBusSettings | None:
     )
 
 
-def _redis(r: "EnvReader") -> RedisSettings | None:
+def _redis(r: EnvReader) -> RedisSettings | None:
     host = r.text("REDIS_HOST")
     if host is None:
         return None
@@ -269,7 +269,7 @@ def _redis(r: "EnvReader") -> RedisSettings | None:
     )
 
 
-def _databricks(r: "EnvReader") -> DatabricksSettings | None:
+def _databricks(r: EnvReader) -> DatabricksSettings | None:
     client_id = r.text("DATABRICKS_CLIENT_ID")
     secret = r.secret("DATABRICKS_CLIENT_SECRET")
     tenant = r.guid("DATABRICKS_TENANT_ID")

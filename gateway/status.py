@@ -8,11 +8,12 @@ an upload did not take effect without reading logs.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from prometheus_client import Counter, Gauge
 
@@ -25,7 +26,7 @@ APPLIED_INFO = Gauge("gateway_config_applied_timestamp_seconds", "When the curre
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,16 @@ class ConfigStatus:
         self.applied_at: str | None = None
         self.last_rejected: Rejection | None = None
         self.extras: dict[str, Callable[[], Any]] = {}
+        #: Called (no arguments) after every apply, rejection and relabel: replica reports, metrics.
+        #: They must be cheap and must not raise; a failing one is logged and skipped.
+        self.listeners: list[Callable[[], None]] = []
+
+    def _changed(self) -> None:
+        for listener in self.listeners:
+            try:
+                listener()
+            except Exception:  # observers must never break the apply path
+                logging.getLogger(__name__).exception("status listener %r failed", listener)
 
     @property
     def ready(self) -> bool:
@@ -64,16 +75,19 @@ class ConfigStatus:
         self.applied_at = _now()
         APPLIES.labels("applied").inc()
         APPLIED_INFO.set_to_current_time()
+        self._changed()
 
     def relabel(self, release: Release) -> None:
         """The applied bytes were re-published under their publisher's version: report that version."""
         applied = self.applied
         if applied is not None and applied.sha256 == release.sha256 and applied.version != release.version:
             self.applied = dataclasses.replace(applied, version=release.version, origin=release.origin)
+            self._changed()
 
     def record_rejected(self, version: str, sha256: str, errors: Sequence[ConfigIssue], stage: str) -> None:
         self.last_rejected = Rejection(version, sha256, tuple(errors), stage)
         APPLIES.labels("rejected").inc()
+        self._changed()
 
     def as_dict(self) -> dict[str, Any]:
         applied = self.applied

@@ -72,8 +72,7 @@ ALLOWED_PTH: tuple[AllowedPth, ...] = (
                 "enabled and __import__('_distutils_hack').add_shim();"
             )
         ),
-        why="setuptools (locked in requirements/build.txt; also in every `python -m venv`): "
-        "prefers its bundled distutils",
+        why="setuptools (locked in requirements/build.txt; also in every `python -m venv`): prefers its bundled distutils",
     ),
     AllowedPth(
         name="__editable__.genai_gateway-*.pth",
@@ -103,49 +102,33 @@ def normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-_PIN = re.compile(
-    r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?\s*==\s*([^\s;\\#]+)"
-)
+_PIN = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?\s*==\s*([^\s;\\#]+)")
 
 
-def pins_from_lock(
-    lock: Path, names: Iterable[str] = GUARDED_PACKAGES
-) -> dict[str, str]:
+def pins_from_lock(lock: Path, names: Iterable[str] = GUARDED_PACKAGES) -> dict[str, str]:
     """The ``name==version`` pins of ``names`` in a requirements lock; raises naming the file if one is missing."""
     try:
         text = lock.read_text(encoding="utf-8")
     except OSError as exc:
-        raise SupplyChainError(
-            [f"{lock}: cannot read the lock ({exc.strerror or exc})"]
-        ) from exc
-    found = {
-        normalize(m.group(1)): m.group(2)
-        for m in map(_PIN.match, text.splitlines())
-        if m
-    }
+        raise SupplyChainError([f"{lock}: cannot read the lock ({exc.strerror or exc})"]) from exc
+    found = {normalize(m.group(1)): m.group(2) for m in map(_PIN.match, text.splitlines()) if m}
     wanted = [normalize(n) for n in names]
     missing = [n for n in wanted if n not in found]
     if missing:
-        raise SupplyChainError(
-            [f"{lock}: no exact pin (name==version) for {', '.join(missing)}"]
-        )
+        raise SupplyChainError([f"{lock}: no exact pin (name==version) for {', '.join(missing)}"])
     return {n: found[n] for n in wanted}
 
 
-def pins_from_metadata(
-    distribution: str = DISTRIBUTION, names: Iterable[str] = GUARDED_PACKAGES
-) -> dict[str, str]:
+def pins_from_metadata(distribution: str = DISTRIBUTION, names: Iterable[str] = GUARDED_PACKAGES) -> dict[str, str]:
     """The exact pins of ``names`` in the installed ``distribution``'s Requires-Dist (pyproject's pins).
 
     The replica image holds the project as an installed wheel, not its lock file;
-    tests/test_supply_chain.py keeps pyproject's ``==`` pins equal to requirements/replica.txt.
+    tests/supply_chain/test_locks.py keeps pyproject's ``==`` pins equal to requirements/replica.txt.
     """
     try:
         requires = importlib.metadata.requires(distribution) or []
     except importlib.metadata.PackageNotFoundError as exc:
-        raise SupplyChainError(
-            [f"{distribution} is not installed: cannot read its pinned dependencies"]
-        ) from exc
+        raise SupplyChainError([f"{distribution} is not installed: cannot read its pinned dependencies"]) from exc
     found = {}
     for requirement in requires:
         m = _PIN.match(requirement)
@@ -154,9 +137,7 @@ def pins_from_metadata(
     wanted = [normalize(n) for n in names]
     missing = [n for n in wanted if n not in found]
     if missing:
-        raise SupplyChainError(
-            [f"{distribution}'s metadata has no exact pin for {', '.join(missing)}"]
-        )
+        raise SupplyChainError([f"{distribution}'s metadata has no exact pin for {', '.join(missing)}"])
     return {n: found[n] for n in wanted}
 
 
@@ -174,20 +155,14 @@ def check_environment(
     for name, version in expected.items():
         installed = _installed(dirs, name)
         if not installed:
-            problems.append(
-                f"{name}: not installed in {', '.join(map(str, dirs)) or '(no site-packages)'}; lock pins {version}"
-            )
+            problems.append(f"{name}: not installed in {', '.join(map(str, dirs)) or '(no site-packages)'}; lock pins {version}")
         for where, found in installed:
             if found != version:
-                problems.append(
-                    f"{where}: {name} {found} is installed, the lock pins {version}"
-                )
+                problems.append(f"{where}: {name} {found} is installed, the lock pins {version}")
     for directory in dirs:
         for pth in sorted(directory.glob("*.pth")):
             if not any(rule.admits(pth) for rule in allowed):
-                problems.append(
-                    f"{pth}: .pth file not in the allow-list (gateway/supply_chain.py ALLOWED_PTH)"
-                )
+                problems.append(f"{pth}: .pth file not in the allow-list (gateway/supply_chain.py ALLOWED_PTH)")
     return problems
 
 
@@ -248,9 +223,7 @@ def _distribution_dirs(names: Iterable[str]) -> list[Path]:
     dirs = []
     for name in names:
         try:
-            dirs.append(
-                Path(str(importlib.metadata.distribution(name).locate_file("")))
-            )
+            dirs.append(Path(str(importlib.metadata.distribution(name).locate_file(""))))
         except importlib.metadata.PackageNotFoundError:
             continue
     return dirs

@@ -19,11 +19,11 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from gateway.configfile import ConfigFile, Snapshot
-from gateway.retry import delay_for
 from gateway.apply.litellm_proxy import ApplyResult, ProxyApplier
+from gateway.configfile import ConfigFile, Snapshot
 from gateway.errors import ApplyError, ConfigIssue
 from gateway.release import Release
+from gateway.retry import delay_for
 from gateway.status import ConfigStatus
 from gateway.validation import ValidationOptions, validate
 
@@ -65,7 +65,7 @@ class FileWatcher:
         while True:
             try:
                 await self.check()
-            except Exception:  # noqa: BLE001 - the watcher must outlive any single bad apply
+            except Exception:
                 log.exception("config watcher: unexpected error; keeping the current config")
             try:
                 await asyncio.wait_for(self._poke.wait(), timeout=self._interval)

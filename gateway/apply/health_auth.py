@@ -31,7 +31,7 @@ def install(hooks: HooksProvider) -> None:
     _hooks = hooks
     if getattr(health_check, _ORIGINAL_ATTR, None) is None:
         setattr(health_check, _ORIGINAL_ATTR, health_check._run_model_health_check)
-        health_check._run_model_health_check = _run_model_health_check  # type: ignore[assignment]
+        health_check._run_model_health_check = _run_model_health_check
 
 
 async def authenticated(model: dict[str, Any]) -> dict[str, Any]:

@@ -124,7 +124,7 @@ class ProxyApplier:
             started = time.perf_counter()
             try:
                 plan = await asyncio.to_thread(self._prepare, config)
-            except Exception as exc:  # noqa: BLE001 - any LiteLLM failure becomes an ApplyError
+            except Exception as exc:
                 issues = getattr(exc, "issues", ())  # identity binding names each deployment
                 raise ApplyError(release.version, f"{type(exc).__name__}: {exc}", issues) from exc
             prepared = time.perf_counter()
@@ -199,7 +199,7 @@ class ProxyApplier:
         warnings: list[str] = []
         return _Plan(
             router=router,
-            model_list=router.get_model_list() or [],
+            model_list=[dict(d) for d in router.get_model_list() or []],
             litellm_settings=litellm_settings,
             general_settings=dict(resolved.get("general_settings") or {}),
             cache=cache,

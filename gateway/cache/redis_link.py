@@ -31,6 +31,8 @@ from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.retry import Retry as SyncRetry
 
+from gateway.errors import GatewayError
+
 from .credentials import EntraTokenCredentialProvider
 from .settings import RedisConnection
 
@@ -45,7 +47,7 @@ _CLOSE_TIMEOUT_S = 2.0
 ProbeResult = tuple[bool | None, str | None]
 
 
-class LoopStalled(Exception):
+class LoopStalled(GatewayError):
     """Our deadline fired late: the event loop was blocked, so the timeout says nothing about Redis."""
 
 

@@ -60,7 +60,7 @@ class IdentitySpec:
 
     def describe(self) -> str:
         """Human-readable, secret-free: ``managed_identity client_id=...``."""
-        parts = [self.kind]
+        parts: list[str] = [self.kind]
         if self.client_id:
             parts.append(f"client_id={self.client_id}")
         if self.kind == "workload_identity":
@@ -179,7 +179,7 @@ class CredentialRegistry:
         for provider in targets:
             try:
                 provider()
-            except Exception as exc:  # reported to the caller, who decides whether to log or fail
+            except Exception as exc:  # noqa: BLE001 - reported to the caller, who decides whether to log or fail
                 failures[provider.spec.describe()] = getattr(exc, "detail", None) or str(exc)
         return failures
 
@@ -192,7 +192,7 @@ class CredentialRegistry:
         for credential in credentials:
             try:
                 credential.close()
-            except Exception:  # closing is best effort at shutdown
+            except Exception:  # noqa: BLE001 - closing is best effort at shutdown
                 _LOG.debug("closing credential failed", exc_info=True)
 
     def _build(self, spec: IdentitySpec) -> _TokenInfoCredential:

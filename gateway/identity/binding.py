@@ -180,7 +180,7 @@ def bind_identities(
     return BoundModelList(out, tuple(identities), frozenset(specs), frozenset(dbx_keys), tuple(warnings))
 
 
-class _Problem(Exception):
+class _Problem(GatewayError):
     def __init__(self, path: str, message: str) -> None:
         super().__init__(message)
         self.path = path

@@ -152,7 +152,7 @@ class DatabricksTokenCache:
         for key in list(keys) if keys is not None else list(self.keys()):
             try:
                 self.get_token(key)
-            except Exception as exc:  # reported, not raised: a config apply decides what to do
+            except Exception as exc:  # noqa: BLE001 - reported, not raised: a config apply decides what to do
                 failures[self.describe(key)] = getattr(exc, "detail", None) or str(exc)
         return failures
 

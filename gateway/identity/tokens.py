@@ -28,13 +28,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from gateway.errors import GatewayError
+
 _LOG = logging.getLogger(__name__)
 
 DEFAULT_REFRESH_MARGIN_S = 300.0
 """Refresh this long before expiry (azure-identity and MSAL use the same 5 minutes)."""
 
 
-class TokenFetchError(RuntimeError):
+class TokenFetchError(GatewayError, RuntimeError):
     """A token could not be obtained. ``str()`` is what a client may see; ``detail`` is for logs and health.
 
     LiteLLM copies an exception's text into the HTTP response, so ``str()`` never

@@ -34,7 +34,7 @@ def to_message(notice: ReleaseNotice) -> ServiceBusMessage:
     inline = notice.body is not None
     return ServiceBusMessage(
         notice.body if inline else b"",
-        application_properties=notice.application_properties(),
+        application_properties=dict(notice.application_properties()),  # type: ignore[arg-type]  # str keys and str|bool values are a subset of what the SDK accepts
         message_id=protocol.message_id(notice.version, notice.sha256),
         content_type=protocol.CONTENT_TYPE_YAML if inline else None,
         subject=notice.release_blob,

@@ -63,7 +63,7 @@ class PublisherSettings:
     max_config_bytes: int = DEFAULT_MAX_CONFIG_BYTES
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> "PublisherSettings":
+    def from_env(cls, env: Mapping[str, str]) -> PublisherSettings:
         """Parse and check; raise one ``SettingsError`` naming every missing or malformed variable."""
         r = EnvReader(env)
         default_client_id = r.guid("AZURE_CLIENT_ID")

@@ -24,17 +24,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from gateway import protocol
+from gateway.errors import GatewayError
+
 _LOG = logging.getLogger(__name__)
 
 BLOB_CREATED = "Microsoft.Storage.BlobCreated"
 _SUBJECT = re.compile(r"^/blobServices/default/containers/(?P<container>[^/]+)/blobs/(?P<blob>.+)$")
 #: The sequencer becomes the release version and part of a blob name: keep it to safe characters.
-_SEQUENCER = re.compile(r"^[0-9A-Za-z]{1,128}$")
+_SEQUENCER = protocol.VERSION_PATTERN
 #: Data Lake Storage (hierarchical namespace) announces an empty file first; its content comes with FlushWithClose.
 _IGNORED_APIS = frozenset({"CreateFile"})
 
 
-class InvalidEvent(ValueError):
+class InvalidEvent(GatewayError, ValueError):
     """A BlobCreated event for the watched blob that cannot be processed (missing eTag or sequencer)."""
 
 
@@ -131,7 +134,7 @@ def parse_event(
         raise InvalidEvent(f"event {event_id} for {subject}: data.eTag is missing")
     sequencer = str(data.get("sequencer") or "")
     if not _SEQUENCER.match(sequencer):
-        raise InvalidEvent(f"event {event_id} for {subject}: data.sequencer {sequencer!r} is missing or not alphanumeric")
+        raise InvalidEvent(f"event {event_id} for {subject}: data.sequencer {sequencer!r} is missing or not a 16-64 digit hex sequencer")
     return BlobCreated(
         url=str(data.get("url") or ""),
         container=match["container"],

@@ -38,7 +38,7 @@ class Publisher:
         self.options = settings.validation_options()
 
     @classmethod
-    def from_settings(cls, settings: PublisherSettings) -> "Publisher":
+    def from_settings(cls, settings: PublisherSettings) -> Publisher:
         _LOG.info("publisher: %s", settings.describe())
         return cls(
             settings,
@@ -47,11 +47,11 @@ class Publisher:
         )
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> "Publisher":
+    def from_env(cls, env: Mapping[str, str]) -> Publisher:
         return cls.from_settings(PublisherSettings.from_env(env))
 
     @property
-    def sender(self) -> "_SerializedSender":
+    def sender(self) -> _SerializedSender:
         with self._sender_lock:
             if self._sender is None:
                 self._sender = _SerializedSender(self._servicebus.get_topic_sender(self.settings.topic))

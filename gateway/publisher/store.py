@@ -113,7 +113,7 @@ class ReleaseStore:
                 data,
                 overwrite=False,
                 content_settings=_YAML,
-                metadata={"sha256": digest, "source_etag": normalize_etag(source_etag)},
+                metadata={protocol.SHA256_METADATA: digest, "source_etag": normalize_etag(source_etag)},
             )
         except ResourceExistsError:
             existing = self.read_release(name)

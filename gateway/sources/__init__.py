@@ -23,6 +23,8 @@ class ReleaseSink(Protocol):
 
     async def offer(self, announcement: Announcement) -> Verdict: ...
 
+    def last_rejection(self, version: str | None, sha256: str | None) -> str | None: ...
+
 
 class ReleaseSource(Protocol):
     """A task that announces releases to a sink until cancelled; ``aclose`` is idempotent."""

@@ -135,6 +135,16 @@ class BlobSource:
             )
         return data
 
+    async def recorded_sha256(self, blob_name: str) -> str | None:
+        """The sha256 the publisher recorded on a release blob (its metadata; one HEAD request).
+
+        Raises ``SourceNotFound`` when the blob does not exist, ``SourceUnavailable`` on transient failures.
+        """
+        with translated(f"reading the properties of {blob_name} in {self.origin}"):
+            properties = await self._container.get_blob_client(blob_name).get_blob_properties()
+        metadata = properties.metadata or {}
+        return metadata.get(protocol.SHA256_METADATA)
+
     async def _read_if_changed(self, blob_name: str, max_bytes: int) -> tuple[bytes, str] | None:
         """Download ``blob_name`` unless its ETag is the one last judged (HTTP 304 -> None)."""
         from azure.core import MatchConditions

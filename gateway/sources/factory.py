@@ -51,6 +51,7 @@ def build_sources(settings: Settings) -> list[ReleaseSource]:
             topic=bus.topic,
             subscription=subscription,
             read_release=blob.read_release,
+            recorded_sha256=blob.recorded_sha256,
             create_subscription=None if bus.subscription else create_subscription,
         )
     )

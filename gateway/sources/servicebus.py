@@ -6,12 +6,23 @@ again" and dead-lettering means "this can never succeed":
 * written, relabelled, duplicate, stale, rejected -> complete. A config this
   replica rejects is reported (health, logs), not redelivered forever;
 * corrupt (the bytes never hash to the announced sha256, also after re-reading
-  the immutable release blob) and messages that are not release notices ->
-  dead-letter, with the reason in the log and on the dead-lettered message;
+  the immutable release blob; or the publisher's store does not back the
+  notice) and messages that are not release notices (a version, sha256 or
+  release blob name not of the publisher's exact form) -> dead-letter, with the
+  reason in the log and on the dead-lettered message;
 * a transient failure (the release blob cannot be read, the disk write failed)
   -> retried in-process with the gateway's backoff while the message lock is
   renewed, for up to ``retry_seconds``; only then abandoned, so a storage blip
   of seconds costs one delivery, not ten.
+
+A message is a claim, not a fact: before anything is written, the release it
+names must exist in the publisher's store, ``releases/<version>.yaml`` with the
+same sha256. A notice sent by reference proves it by its download (the judge
+hashes the bytes); an inline notice costs one HEAD request for the metadata
+sha256 the publisher stored with the release (a few ms against Blob Storage,
+against the ~100 ms a download of the same release would add), so push stays
+fast and a forged far-future version, a replayed old body under a new version,
+or a release name that differs from its version never reaches the file.
 
 The receive loop never blocks serving: it runs as a background task and a lost
 connection is re-established with the same backoff.
@@ -19,17 +30,19 @@ connection is re-established with the same backoff.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from gateway.cloud.errors import translated
-from gateway.errors import MalformedNotice, describe
+from gateway.errors import MalformedNotice, SourceNotFound, UnbackedRelease, describe
 from gateway.judge import Announcement, Verdict
 from gateway.protocol import ReleaseNotice
+from gateway.release import sha256_hex
 from gateway.retry import retrying_async
 from gateway.sources import ReleaseSink
 
@@ -37,6 +50,8 @@ log = logging.getLogger(__name__)
 
 #: Reads a release blob by name (the Blob source provides it).
 ReleaseReader = Callable[[str], Awaitable[bytes]]
+#: The sha256 the publisher recorded on a release blob (None: not recorded); SourceNotFound when absent.
+BackingReader = Callable[[str], Awaitable[str | None]]
 #: Creates this replica's own subscription before receiving (None: pre-provisioned).
 SubscriptionCreator = Callable[[], Awaitable[None]]
 
@@ -52,6 +67,7 @@ class ServiceBusSource:
         topic: str,
         subscription: str,
         read_release: ReleaseReader,
+        recorded_sha256: BackingReader,
         max_wait_time: float = 5.0,
         retry_seconds: float = DEFAULT_RETRY_SECONDS,
         create_subscription: SubscriptionCreator | None = None,
@@ -60,10 +76,13 @@ class ServiceBusSource:
         self._topic = topic
         self._subscription = subscription
         self._read_release = read_release
+        self._recorded_sha256 = recorded_sha256
         self._max_wait_time = max_wait_time
         self._retry_seconds = retry_seconds
         self._create_subscription = create_subscription
         self.origin = f"servicebus:{topic}/{subscription}"
+        #: True while a receiver link is open (``/metrics``: gateway_servicebus_connected); False before and between.
+        self.connected = False
 
     async def run(self, sink: ReleaseSink) -> None:
         if self._create_subscription is not None:
@@ -92,10 +111,14 @@ class ServiceBusSource:
                 )
                 async with receiver:
                     log.info("service bus %s: receiving", self.origin)
-                    while True:
-                        messages = await receiver.receive_messages(max_message_count=10, max_wait_time=self._max_wait_time)
-                        for message in messages:
-                            await self._handle(receiver, message, sink)
+                    self.connected = True
+                    try:
+                        while True:
+                            messages = await receiver.receive_messages(max_message_count=10, max_wait_time=self._max_wait_time)
+                            for message in messages:
+                                await self._handle(receiver, message, sink)
+                    finally:
+                        self.connected = False
 
     async def _handle(self, receiver: Any, message: Any, sink: ReleaseSink) -> None:
         try:
@@ -116,9 +139,7 @@ class ServiceBusSource:
             await receiver.abandon_message(message)
             return
         if verdict is Verdict.CORRUPT:
-            await self._dead_letter(
-                receiver, message, "sha256 mismatch", f"release {announcement.version}: the bytes never hash to the announced sha256"
-            )
+            await self._dead_letter(receiver, message, "release not backed", _rejection_reason(sink, announcement))
             return
         await receiver.complete_message(message)
         log.info("service bus %s: release %s %s", self.origin, announcement.version, verdict.value)
@@ -130,27 +151,46 @@ class ServiceBusSource:
             raise MalformedNotice(str(exc)) from exc
 
         async def fetch(*, refetch: bool = False) -> bytes:
-            if notice.body is not None and not refetch:
-                return notice.body
-            return await self._read_release(notice.release_blob)
+            try:
+                if notice.body is not None and not refetch:
+                    await self._check_backed(notice)
+                    return notice.body
+                return await self._read_release(notice.release_blob)
+            except SourceNotFound as exc:
+                raise UnbackedRelease(notice.version, f"{notice.release_blob} does not exist") from exc
 
         return Announcement(notice.version, notice.sha256, self.origin, fetch)
 
+    async def _check_backed(self, notice: ReleaseNotice) -> None:
+        """An inline body is only a claim: the publisher's release blob must record the same sha256."""
+        recorded = await self._recorded_sha256(notice.release_blob)
+        if recorded is None:  # a release written without metadata: its bytes decide
+            if sha256_hex(await self._read_release(notice.release_blob)) != notice.sha256:
+                raise UnbackedRelease(notice.version, f"{notice.release_blob} holds other content")
+        elif recorded != notice.sha256:
+            raise UnbackedRelease(notice.version, f"{notice.release_blob} records sha256 {recorded[:12]}…, the notice {notice.sha256[:12]}…")
+
     async def _offer_while_locked(self, receiver: Any, message: Any, sink: ReleaseSink, announcement: Announcement) -> Verdict:
         """Offer, retrying transient failures with backoff for ``retry_seconds`` while renewing the lock."""
-        from azure.servicebus.aio import AutoLockRenewer
-
-        renewer = AutoLockRenewer(max_lock_renewal_duration=self._retry_seconds + 60)
-        renewer.register(receiver, message)
-        try:
+        async with self._locked(receiver, message):
             async for attempt in retrying_async(
                 f"service bus {self.origin}: release {announcement.version}", log, max_seconds=self._retry_seconds
             ):
                 with attempt:
                     return await sink.offer(announcement)
+        raise AssertionError("unreachable: tenacity re-raises the last error")
+
+    @contextlib.asynccontextmanager
+    async def _locked(self, receiver: Any, message: Any) -> AsyncIterator[None]:
+        """Keep the message's peek-lock alive (azure-servicebus AutoLockRenewer) while we retry."""
+        from azure.servicebus.aio import AutoLockRenewer
+
+        renewer = AutoLockRenewer(max_lock_renewal_duration=self._retry_seconds + 60)
+        renewer.register(receiver, message)
+        try:
+            yield
         finally:
             await renewer.close()
-        raise AssertionError("unreachable: tenacity re-raises the last error")
 
     async def _dead_letter(self, receiver: Any, message: Any, reason: str, description: str) -> None:
         log.error("service bus %s: dead-lettering message %s: %s: %s", self.origin, message.message_id, reason, description)
@@ -158,6 +198,11 @@ class ServiceBusSource:
 
     async def aclose(self) -> None:
         return None
+
+
+def _rejection_reason(sink: ReleaseSink, announcement: Announcement) -> str:
+    reason = sink.last_rejection(announcement.version, announcement.sha256)
+    return f"release {announcement.version}: {reason or 'the bytes never hash to the announced sha256'}"
 
 
 def _body(message: Any) -> bytes:

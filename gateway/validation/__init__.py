@@ -86,7 +86,9 @@ def validate(data: bytes, options: ValidationOptions | None = None) -> Validatio
     digest = hashlib.sha256(data).hexdigest()
 
     def verdict(errors: list[ConfigIssue], warnings: list[ConfigIssue] = (), config: Any = None) -> ValidationReport:  # type: ignore[assignment]
-        return ValidationReport(digest, tuple(errors), tuple(warnings), config if not errors else None)
+        # No message carries a whole secret: values of secret fields and secret-shaped text become previews.
+        shown, notes = secrets.redacted(errors, config), secrets.redacted(warnings, config)
+        return ValidationReport(digest, shown, notes, config if not errors else None)
 
     try:
         config = load_yaml(data, max_bytes=options.max_bytes)

@@ -14,13 +14,13 @@ from typing import Any
 
 import yaml
 
-from gateway.errors import ConfigIssue
+from gateway.errors import ConfigIssue, GatewayError
 
 #: A document whose aliases expand to more nodes than this is treated as an alias bomb.
 MAX_EXPANDED_NODES = 200_000
 
 
-class LoadError(Exception):
+class LoadError(GatewayError):
     def __init__(self, issue: ConfigIssue) -> None:
         super().__init__(str(issue))
         self.issue = issue

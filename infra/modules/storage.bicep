@@ -63,7 +63,7 @@ var storageBlobDataContributorRoleId = 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
 //   operators / CI   only the config blob (config.yaml): an upload must go through the Function
 //   Function         only releases/ and status/: it never rewrites what the operator uploaded
 // So nobody but the Function can write releases/current.json and skip validation, and the
-// gateway only reads. Every write-like data action of the role is covered: write (put blob,
+// gateway writes only its replica reports (status/replicas/*.json). Every write-like data action of the role is covered: write (put blob,
 // put block list, metadata), add/action (create), delete, move/action (rename, HNS only).
 var releasesPrefix = 'releases/'
 var statusPrefix = 'status/'
@@ -71,6 +71,13 @@ var notABlobWrite = '!(ActionMatches{\'Microsoft.Storage/storageAccounts/blobSer
 var blobPath = '@Resource[Microsoft.Storage/storageAccounts/blobServices/containers/blobs:path]'
 var operatorWriteCondition = '((${notABlobWrite}) OR (${blobPath} StringEquals \'${configBlobName}\'))'
 var functionWriteCondition = '((${notABlobWrite}) OR (${blobPath} StringStartsWith \'${releasesPrefix}\') OR (${blobPath} StringStartsWith \'${statusPrefix}\'))'
+// Gateway replicas: their own reports only (status/replicas/<replica-id>.json: applied version, ACK/NACK,
+// heartbeat; read by `genai-gateway status` and `push --wait`). Every replica runs as the one gateway
+// identity, so Azure cannot tell replicas apart: the limit is the reports prefix, not one blob per
+// replica. A compromised replica could misreport its peers, never touch config.yaml, releases/ or
+// the publisher's verdict (docs/operations.md, "Where replicas report").
+var replicaReportsPrefix = 'status/replicas/'
+var gatewayReportCondition = '((${notABlobWrite}) OR (${blobPath} StringLike \'${replicaReportsPrefix}*.json\'))'
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   // checkov:skip=CKV_AZURE_35: Network rules are per environment. The gateway (AKS), the Function (Flex Consumption without VNet integration) and operators reach the account over its public endpoint; access is Entra ID only (no shared key, no anonymous access). Add networkAcls or private endpoints where the network allows it.
@@ -154,6 +161,19 @@ resource gatewayConfigReader 'Microsoft.Authorization/roleAssignments@2022-04-01
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataReaderRoleId)
     principalId: gatewayPrincipalId
     principalType: 'ServicePrincipal'
+  }
+}
+
+// Gateway: write its replica reports, status/replicas/*.json, and nothing else (condition above).
+resource gatewayReportWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(configContainer.id, gatewayPrincipalId, storageBlobDataContributorRoleId)
+  scope: configContainer
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataContributorRoleId)
+    principalId: gatewayPrincipalId
+    principalType: 'ServicePrincipal'
+    condition: gatewayReportCondition
+    conditionVersion: '2.0'
   }
 }
 

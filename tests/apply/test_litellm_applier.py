@@ -136,7 +136,7 @@ async def test_old_router_is_retired_and_inflight_request_finishes(applier: Prox
 async def test_router_settings_change_takes_effect(applier: ProxyApplier) -> None:
     """A model_group_alias added in router_settings routes a new name to an existing group."""
     await _apply(applier, _config("aliased"))
-    with pytest.raises(Exception):
+    with pytest.raises(litellm.BadRequestError, match="gpt-4o"):  # no such model group yet
         await _ask(model="gpt-4o")
     await _apply(applier, _config("aliased", router={"model_group_alias": {"gpt-4o": "m"}}))
     assert (await _ask(model="gpt-4o")).choices[0].message.content == "aliased"

@@ -175,7 +175,7 @@ async def test_a_deadline_fired_late_by_a_blocked_loop_is_no_verdict_on_redis() 
     probe.loop = asyncio.get_running_loop()
 
     async def call(client: Any) -> Any:
-        time.sleep(0.2)  # noqa: ASYNC251 - on purpose: blocks the loop, so the deadline fires >= 0.19 s late
+        time.sleep(0.2)
         await asyncio.Event().wait()
 
     async with asyncio.timeout(10):

@@ -73,6 +73,9 @@ class RecordingSink:
     def wants(self, version: str | None, sha256: str | None, *, ordered: bool = True) -> bool:
         return True
 
+    def last_rejection(self, version: str | None, sha256: str | None) -> str | None:
+        return None
+
     async def offer(self, announcement: Announcement) -> Verdict:
         self.offers.append(announcement)
         outcome = self._verdicts.pop(0) if self._verdicts else Verdict.WRITTEN

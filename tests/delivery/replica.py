@@ -64,6 +64,9 @@ class _FaultyBlob:
     def __init__(self, inner: Any, name: str, faults: Faults) -> None:
         self._inner, self._name, self._faults = inner, name, faults
 
+    def __getattr__(self, attribute: str) -> Any:  # everything but downloads goes straight to the SDK
+        return getattr(self._inner, attribute)
+
     async def download_blob(self, *args: Any, **kwargs: Any) -> Any:
         f = self._faults
         is_pointer = self._name == protocol.CURRENT_BLOB
@@ -71,6 +74,7 @@ class _FaultyBlob:
         if (is_pointer and f.pointer_read) or (is_release and f.release_read):
             f.count(f"fail:{self._name}")
             raise ServiceResponseError("injected: 503 Server Busy")
+        f.count(f"read:{self._name}")
         downloader = await self._inner.download_blob(*args, **kwargs)
         corrupt = is_release and f.corrupt_release_reads > 0
         if corrupt:
@@ -187,6 +191,7 @@ async def running_replica(
                 topic=topic,
                 subscription=subscription,
                 read_release=blob.read_release,
+                recorded_sha256=blob.recorded_sha256,
                 max_wait_time=1.0,
                 retry_seconds=retry_seconds,
             )

@@ -56,7 +56,7 @@ async def test_identical_reupload_under_a_newer_version_is_relabelled_not_reappl
     assert await judge.offer(newer) is Verdict.RELABELLED
     snapshot = file.read()
     assert snapshot is not None and snapshot.release.version == version(2)
-    assert fetch.calls == 0, "relabelling must not download the bytes again"
+    assert fetch.calls == 1, "a relabel is a claim too: the source's fetch must back it"
     assert [r.version for r in written] == [version(1), version(2)]
     assert judge.written is not None and judge.written.version == version(2)
 

@@ -10,8 +10,8 @@ import httpx
 import pytest
 import yaml
 
-from gateway import protocol
 from devstack.azurite import Azurite
+from gateway import protocol
 from tests.support.azure_fixtures import azurite, blob_env, fresh_container  # noqa: F401 - fixture
 from tests.support.processes import MASTER_KEY, GatewayProcess, free_port, wait_until
 

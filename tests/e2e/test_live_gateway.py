@@ -8,6 +8,7 @@ to report the new sha256 (or the rejection) before asserting.
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,7 @@ import pytest
 import yaml
 
 from tests.support.broken_configs import BROKEN, Broken
-from tests.support.processes import MASTER_KEY, GatewayProcess, wait_until
+from tests.support.processes import MASTER_KEY, REPO, GatewayProcess, wait_until
 
 
 def _deployment(name: str, reply: str) -> dict:
@@ -82,7 +83,7 @@ def test_chat_streaming_and_models(gateway: tuple[GatewayProcess, Path], client:
 
 
 def test_health_config_reports_the_applied_release(gateway: tuple[GatewayProcess, Path]) -> None:
-    """/health/config needs no key and reports ready, version, sha256 of the file, source and time."""
+    """/health/config with the master key reports ready, version, sha256 of the file, source and time."""
     health = _swap(gateway, BASE)
     assert health["ready"] is True
     assert health["sha256"] == hashlib.sha256(BASE).hexdigest()
@@ -108,7 +109,8 @@ def test_wrong_key_gets_openai_401_on_every_route(gateway: tuple[GatewayProcess,
             response = httpx.request(method, base + route, headers=header, json={}, timeout=10)
             assert response.status_code == 401, (route, header, response.text)
             assert response.json()["error"]["code"] == "invalid_api_key"
-    assert httpx.post(f"{base}/v1/chat/completions", json={}).status_code == 401  # no key at all
+    chat = {"model": "gpt-4", "messages": [{"role": "user", "content": "hi"}]}
+    assert httpx.post(f"{base}/v1/chat/completions", json=chat).status_code == 401  # no key at all
 
 
 def test_added_model_appears(gateway: tuple[GatewayProcess, Path], client: openai.OpenAI) -> None:
@@ -191,3 +193,103 @@ def test_no_failed_request_while_config_flips(gateway: tuple[GatewayProcess, Pat
             t.join(timeout=30)
     assert failures == []
     assert answers == {"A", "B"}
+
+
+BRIEF_KEYS = {"ready", "version", "sha256", "last_release_rejected"}
+
+
+def test_health_config_without_a_key_is_brief(gateway: tuple[GatewayProcess, Path]) -> None:
+    """Without a key /health/config says only ready, version, sha256 and last_release_rejected; a wrong key gets 401."""
+    proc, _path = gateway
+    detailed = _swap(gateway, BASE)
+    brief = httpx.get(f"{proc.base_url}/health/config", timeout=5)
+    assert brief.status_code == 200 and set(brief.json()) == BRIEF_KEYS, brief.text
+    assert brief.json() == {key: detailed[key] for key in BRIEF_KEYS}
+    for leak in ("gpt-4", "llama", "identities", "pid", "local:", "model_groups"):
+        assert leak not in brief.text
+    assert {"model_groups", "identities", "cache", "pid", "last_rejected"} <= set(detailed)
+    wrong = httpx.get(f"{proc.base_url}/health/config", headers={"Authorization": "Bearer sk-wrong-key-0123456789"}, timeout=5)
+    assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "invalid_api_key"
+
+
+#: Not shaped like a provider key: only the field it sits in says it is a secret.
+LITERAL_MASTER_KEY = "averylongliteralmasterkeyvalue"
+
+
+def test_rejection_texts_never_echo_a_secret(gateway: tuple[GatewayProcess, Path]) -> None:
+    """A rejected literal master key is shown as a redacted preview; the brief body says only that it was rejected."""
+    proc, path = gateway
+    _swap(gateway, BASE)
+    data = yaml.safe_dump({**yaml.safe_load(BASE), "general_settings": {"master_key": LITERAL_MASTER_KEY}}).encode()
+    path.write_bytes(data)
+    digest = hashlib.sha256(data).hexdigest()
+    wait_until(lambda: (h := proc.health())["last_rejected"] and h["last_rejected"]["sha256"] == digest, timeout=30,
+               what="rejection of the literal master key")
+    detailed = httpx.get(f"{proc.base_url}/health/config", headers={"Authorization": f"Bearer {MASTER_KEY}"}, timeout=5)
+    assert LITERAL_MASTER_KEY not in detailed.text and LITERAL_MASTER_KEY[:12] not in detailed.text
+    assert any("general_settings.master_key" == e["path"] for e in detailed.json()["last_rejected"]["errors"])
+    brief = httpx.get(f"{proc.base_url}/health/config", timeout=5).json()
+    assert brief["last_release_rejected"] is True and set(brief) == BRIEF_KEYS
+    assert _swap(gateway, BASE)["last_release_rejected"] is False  # a later apply clears it
+
+
+def _concrete(path: str) -> str:
+    """A request path for a route template: every ``{param}`` / ``{param:path}`` filled with ``x``."""
+    return re.sub(r"\{[^}]+\}", "x", path)
+
+
+def _litellm_routes() -> list[tuple[str, str]]:
+    """``(method, path)`` for every HTTP route LiteLLM's app registers (mounts by their prefix)."""
+    from litellm.proxy.proxy_server import app
+
+    routes: set[tuple[str, str]] = set()
+    for route in app.routes:
+        path = getattr(route, "path", None)
+        if not isinstance(path, str):
+            continue
+        methods = sorted(getattr(route, "methods", None) or {"GET"})
+        method = "GET" if "GET" in methods else methods[0]
+        routes.add((method, _concrete(path) or "/"))
+    return sorted(routes)
+
+
+def test_only_the_listed_routes_answer_without_a_key(gateway: tuple[GatewayProcess, Path]) -> None:
+    """Every route LiteLLM registers gets 401 without a key except PUBLIC_PATHS, also with a config that makes more public.
+
+    The config switches on what LiteLLM would serve anonymously (``public_routes``, detailed
+    readiness, the drain endpoint); this test runs last in the module because, were
+    ``/health/drain`` reachable, it would take the gateway out of rotation. The README's
+    endpoint table must list exactly PUBLIC_PATHS as needing no key.
+    """
+    from gateway.front.exposure import CLOSED_PATHS, PUBLIC_PATHS
+
+    proc, _path = gateway
+    opened = {
+        **yaml.safe_load(BASE),
+        "general_settings": {
+            "enable_drain_endpoint": True,
+            "allow_public_health_readiness_details": True,
+            "public_routes": ["LiteLLMRoutes.public_routes", "/v1/models", "/model/info", "/health"],
+        },
+    }
+    _swap(gateway, yaml.safe_dump(opened).encode())
+    routes = _litellm_routes()
+    assert len(routes) > 100, routes  # LiteLLM's app, not an empty stand-in
+    answered = {}
+    with httpx.Client(base_url=proc.base_url, timeout=10) as http:
+        for method, path in routes:
+            response = http.request(method, path)
+            if response.status_code != 401:
+                answered[f"{method} {path}"] = response.status_code
+        for path in PUBLIC_PATHS:
+            assert http.get(path).status_code == 200, path
+        for path in CLOSED_PATHS:
+            assert http.get(path, headers={"Authorization": f"Bearer {MASTER_KEY}"}).status_code == 404, path
+        assert http.get("/v1/models", headers={"Authorization": f"Bearer {MASTER_KEY}"}).status_code == 200
+    assert {k: v for k, v in answered.items() if k.split(" ", 1)[1] not in PUBLIC_PATHS} == {}
+    assert httpx.get(f"{proc.base_url}/health/readiness", timeout=5).status_code == 200  # still in rotation
+
+    readme = (REPO / "README.md").read_text()
+    table = readme[readme.index("## Endpoints") : readme.index("## Environment")]
+    documented = {p for row in table.splitlines() if "| none |" in row for p in re.findall(r"(/[\w/.-]+)", row.split("|")[1])}
+    assert documented == set(PUBLIC_PATHS)

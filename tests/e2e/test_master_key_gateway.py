@@ -32,6 +32,7 @@ def test_config_key_is_in_force_and_a_weak_one_is_rejected(tmp_path: Path) -> No
         env={"LITELLM_MASTER_KEY": "", "MY_GATEWAY_KEY": CONFIG_KEY, "WEAK_KEY": "sk-1234",
              "LITELLM_YAML_STORAGE_PATH": str(tmp_path / "applied" / "config.yaml"), "GATEWAY_FILE_POLL_INTERVAL": "0.1"},
         log_path=tmp_path / "gateway.log",
+        master_key=CONFIG_KEY,
     ).start()
     try:
         health = gw.health()

@@ -21,9 +21,9 @@ import yaml
 from azure.servicebus import ServiceBusClient, ServiceBusMessage
 from azure.storage.blob import ContainerClient
 
-from gateway import protocol
 from devstack.azurite import Azurite
 from devstack.stack import DevStack
+from gateway import protocol
 from tests.support.azure_fixtures import blob_env
 from tests.support.processes import GatewayProcess, wait_until
 
@@ -67,8 +67,9 @@ def azurite_for(stack: DevStack) -> Azurite:
     return stack.azurite
 
 
-def _health(url: str) -> dict:
-    return httpx.get(f"{url}/health/config", timeout=5).json()
+def _health(stack: DevStack, url: str) -> dict:
+    """The detailed /health/config body (it needs the master key)."""
+    return httpx.get(f"{url}/health/config", headers={"Authorization": f"Bearer {stack.master_key}"}, timeout=5).json()
 
 
 def _reply(stack: DevStack, url: str, model: str) -> str:
@@ -86,7 +87,7 @@ def _all_applied(stack: DevStack, data: bytes, timeout: float = 20) -> list[dict
     digest = hashlib.sha256(data).hexdigest()
 
     def applied() -> list[dict] | None:
-        healths = [_health(r.url) for r in stack.running]
+        healths = [_health(stack, r.url) for r in stack.running]
         return healths if all(h["sha256"] == digest for h in healths) else None
 
     return wait_until(applied, timeout=timeout, what=f"all replicas on {digest[:12]}")
@@ -131,7 +132,7 @@ def test_rejected_upload_leaves_replicas_unchanged(stack: DevStack, container: C
     status = _status(container, bad)
     assert status.result == "rejected"
     assert [e.path for e in status.errors] == ["model_list[0].litellm_params.rpm"]
-    after = [_health(r.url) for r in stack.running]
+    after = [_health(stack, r.url) for r in stack.running]
     assert [h["version"] for h in after] == [h["version"] for h in before]
     assert _reply(stack, stack.running[0].url, "gpt-4") == "good one"
 
@@ -163,7 +164,7 @@ def test_out_of_order_and_duplicate_messages_never_roll_back(stack: DevStack, co
     # Both replayed messages get settled (completed as stale/duplicate) without any apply.
     wait_until(lambda: stack.emulator.active_message_count("config-updates", "replica-1") == 0, timeout=15, what="settlement")
     for replica in stack.running:
-        health = _health(replica.url)
+        health = _health(stack, replica.url)
         assert (health["version"], health["sha256"]) == (newer_health["version"], newer_health["sha256"])
         assert _reply(stack, replica.url, "gpt-4") == "newer"
 
@@ -181,7 +182,7 @@ def test_replayed_older_event_is_superseded(stack: DevStack, container: Containe
     applied = _all_applied(stack, second)
     invoke_function(old_event)  # its eTag no longer matches: superseded, nothing published
     invoke_function(dict(stack.deliverer.delivered[-1]))  # a plain duplicate of the newest event
-    assert [(_health(r.url)["version"]) for r in stack.running] == [h["version"] for h in applied]
+    assert [(_health(stack, r.url)["version"]) for r in stack.running] == [h["version"] for h in applied]
     assert _status(container, second).result == "accepted"
 
 
@@ -234,7 +235,7 @@ def test_identical_reupload_moves_every_replica_to_the_new_version(stack: DevSta
     assert second > first
 
     def relabelled() -> list[dict] | None:
-        healths = [_health(r.url) for r in stack.running]
+        healths = [_health(stack, r.url) for r in stack.running]
         return healths if all(h["version"] == second for h in healths) else None
 
     after = wait_until(relabelled, timeout=15, what=f"every replica reporting {second}")

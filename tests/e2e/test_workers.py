@@ -33,7 +33,7 @@ def test_every_worker_applies_each_edit(tmp_path: Path) -> None:
         pids: set[int] = set()
 
         def both_workers_updated() -> bool:
-            body = httpx.get(f"{gw.base_url}/health/config", timeout=5).json()
+            body = gw.health()
             if body["sha256"] == digest:
                 pids.add(body["pid"])
             return len(pids) == 2

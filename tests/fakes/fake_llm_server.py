@@ -165,7 +165,7 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout test)
             pass
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server naming
+    def do_POST(self) -> None:
         fake = self.fake
         url = urlsplit(self.path)
         length = min(int(self.headers.get("Content-Length") or 0), 1 << 22)

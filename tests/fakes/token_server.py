@@ -68,7 +68,7 @@ def make_self_signed_cert(directory: Path) -> tuple[Path, Path]:
     """Write ``cert.pem`` (also the CA to trust) and ``key.pem`` for 127.0.0.1/localhost."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake-idp.localhost")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
     cert = (
         x509.CertificateBuilder()
@@ -230,7 +230,7 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length).decode()
         return {k: v[0] for k, v in parse_qs(raw).items()}
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server naming
+    def do_GET(self) -> None:
         url = urlsplit(self.path)
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         fake = self.fake
@@ -269,7 +269,7 @@ class _Handler(BaseHTTPRequestHandler):
             })
         self._send(404, {"error": "not_found", "path": url.path})
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server naming
+    def do_POST(self) -> None:
         url = urlsplit(self.path)
         form = self._form()
         fake = self.fake

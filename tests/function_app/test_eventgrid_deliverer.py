@@ -24,7 +24,7 @@ def test_uploads_become_events_with_increasing_sequencers(harness: Harness) -> N
         etags = []
         for n in range(3):
             etags.append(harness.container.upload_blob("config.yaml", b"v%d" % n, overwrite=True).get_blob_properties().etag)
-            _wait(lambda: len(received) == n + 1)
+            _wait(lambda n=n: len(received) == n + 1)
         harness.container.upload_blob("other.yaml", b"ignored", overwrite=True)
         time.sleep(0.2)
     assert deliverer._thread is not None and not deliverer._thread.is_alive()

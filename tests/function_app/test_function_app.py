@@ -13,11 +13,11 @@ from types import ModuleType
 
 import pytest
 
-from gateway import protocol
 from devstack.azurite import Azurite
 from devstack.eventgrid import BlobEventDeliverer, invoke_function, load_function_app, to_cloudevent
-from gateway.errors import SettingsError
 from devstack.servicebus_emulator import ServiceBusEmulator
+from gateway import protocol
+from gateway.errors import SettingsError
 from tests.publisher.stack import BAD, GOOD, GOOD_2, TOPIC, Harness, body
 
 ROOT = Path(__file__).resolve().parents[2]

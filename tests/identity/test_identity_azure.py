@@ -105,7 +105,7 @@ async def test_credentials_and_providers_survive_a_second_apply(
     for _ in range(6):
         await ask(router2)
 
-    for a, b in zip(first.model_list, second.model_list):
+    for a, b in zip(first.model_list, second.model_list, strict=True):
         assert a["litellm_params"]["azure_ad_token_provider"] is b["litellm_params"]["azure_ad_token_provider"]
     assert registry.credential(IdentitySpec("managed_identity", east_id)) is credential
     assert token_server.fetches(east_id) == 1 and token_server.fetches(west_id) == 1

@@ -47,6 +47,8 @@ ROLE_IDS = {
 EXPECTED_ROLE_ASSIGNMENTS = {
     ("modules/storage.bicep", "gatewayConfigReader"): (
         "Storage Blob Data Reader", "configContainer", "gatewayPrincipalId"),
+    ("modules/storage.bicep", "gatewayReportWriter"): (
+        "Storage Blob Data Contributor", "configContainer", "gatewayPrincipalId"),
     ("modules/storage.bicep", "functionConfigContributor"): (
         "Storage Blob Data Contributor", "configContainer", "functionPrincipalId"),
     ("modules/storage.bicep", "operatorConfigContributors"): (

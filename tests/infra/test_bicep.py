@@ -205,8 +205,19 @@ WRITE_CASES = [
     ("function", "delete", "config.yaml", False),
     ("function", "write", "other/notes.txt", False),
     ("function", "read", "config.yaml", True),
+    ("gateway", "write", "status/replicas/replica-1.json", True),
+    ("gateway", "add/action", "status/replicas/gw-0.w12.json", True),
+    ("gateway", "write", protocol.status_blob_name("config.yaml"), False),
+    ("gateway", "write", protocol.CURRENT_BLOB, False),
+    ("gateway", "add/action", protocol.release_blob_name("00000000000000000000000000000042"), False),
+    ("gateway", "write", "config.yaml", False),
+    ("gateway", "delete", "config.yaml", False),
+    ("gateway", "write", "status/replicas/notes.txt", False),
+    ("gateway", "move/action", protocol.CURRENT_BLOB, False),
+    ("gateway", "read", "config.yaml", True),
+    ("gateway", "read", protocol.CURRENT_BLOB, True),
 ]
-WRITERS = {"operator": "operatorConfigContributors", "function": "functionConfigContributor"}
+WRITERS = {"operator": "operatorConfigContributors", "function": "functionConfigContributor", "gateway": "gatewayReportWriter"}
 
 
 def _action(short: str) -> str:
@@ -215,7 +226,7 @@ def _action(short: str) -> str:
 
 @pytest.mark.parametrize(("writer", "action", "path", "allowed"), WRITE_CASES, ids=lambda v: str(v))
 def test_only_the_function_writes_releases_and_status(writer: str, action: str, path: str, allowed: bool):
-    """Operators/CI may write only config.yaml; only the Function writes releases/ and status/ (ABAC on the role assignments)."""
+    """Operators/CI may write only config.yaml; only the Function writes releases/ and the verdict; replicas only their reports (ABAC)."""
     condition = role_condition("modules/storage.bicep", WRITERS[writer])
     assert condition.allows(_action(action), path) is allowed
 

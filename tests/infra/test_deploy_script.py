@@ -243,7 +243,7 @@ def test_readme_walkthrough_lists_deploy_sh_steps_in_order():
     """infra/README.md names deploy.sh's steps in deploy.sh's order, each with the command deploy.sh runs."""
     readme = _readme_steps()
     assert [(n, name) for n, name, _ in readme] == [(n, name) for n, name, _ in STEPS]
-    for (_, name, command), (_, _, az) in zip(readme, STEPS):
+    for (_, name, command), (_, _, az) in zip(readme, STEPS, strict=True):
         if az is not None:
             assert command.startswith(az), (name, command)
     assert readme[2][2].startswith("python3 function_app/package.py")
@@ -257,7 +257,7 @@ def test_a_run_follows_the_readme_walkthrough(tmp_path: Path):
     assert run.proc.returncode == 0, run.proc.stderr
     printed = [(int(n), title) for n, title in run.steps()]
     assert [n for n, _ in printed] == [n for n, _, _ in STEPS]
-    for (n, title), (_, name, _) in zip(printed, STEPS):
+    for (n, title), (_, name, _) in zip(printed, STEPS, strict=True):
         assert title.lower().startswith(name), (n, title)
     # The README's az commands occur in the az log in the README's order.
     position = 0

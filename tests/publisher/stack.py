@@ -15,16 +15,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-
 from azure.servicebus import ServiceBusClient, ServiceBusReceivedMessage
 from azure.storage.blob import BlobServiceClient, ContainerClient
 
-from gateway import protocol
 from devstack.azurite import Azurite
 from devstack.eventgrid import BlobEventDeliverer
+from devstack.servicebus_emulator import ServiceBusEmulator
+from gateway import protocol
 from gateway.protocol import CurrentPointer, PublishStatus
 from gateway.publisher import PublishOutcome, ReleaseStore, handle_blob_created, parse_event
-from devstack.servicebus_emulator import ServiceBusEmulator
 from gateway.validation import ValidationOptions
 
 TOPIC = "config-updates"

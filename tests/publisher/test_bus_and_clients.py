@@ -6,7 +6,7 @@ import pytest
 
 from gateway import protocol
 from gateway.errors import SettingsError
-from gateway.publisher import PublisherSettings, Publisher, build_notice, publish, to_message
+from gateway.publisher import Publisher, PublisherSettings, build_notice, publish, to_message
 from gateway.publisher.clients import container_client, servicebus_client
 
 CONN = (

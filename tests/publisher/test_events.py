@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import azure.functions as func
 import pytest
@@ -149,7 +149,7 @@ def test_local_deliverer_events_have_the_real_shape() -> None:
         etag='"0x1D"',
         sequencer=SEQ,
         content_length=10,
-        event_time=datetime(2024, 1, 2, 3, 4, 5, 123456, tzinfo=timezone.utc),
+        event_time=datetime(2024, 1, 2, 3, 4, 5, 123456, tzinfo=UTC),
     )
     assert set(event) == set(EVENT_GRID)
     assert set(event["data"]) == set(EVENT_GRID["data"])

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
+from devstack.eventgrid import BlobEventDeliverer
 from gateway import protocol
 from gateway.protocol import ReleaseNotice
 from gateway.publisher import ReleaseStore
 from gateway.release import sha256_hex
-from devstack.eventgrid import BlobEventDeliverer
 from tests.publisher.stack import BAD, BAD_PATH, GOOD, GOOD_2, GOOD_3, Harness, body, large_config, properties
 
 

@@ -136,9 +136,7 @@ def repository_files(root: Path = REPO) -> list[str]:
         check=True,
         timeout=60,
     ).stdout
-    return sorted(
-        {line for line in out.splitlines() if line and (root / line).is_file()}
-    )
+    return sorted({line for line in out.splitlines() if line and (root / line).is_file()})
 
 
 def scanned(path: str) -> bool:
@@ -146,11 +144,7 @@ def scanned(path: str) -> bool:
     p = Path(path)
     if path in EXEMPT or path in LOCKS or p.suffix == ".in":
         return False
-    return (
-        p.suffix in _SCANNED_SUFFIXES
-        or p.name in _SCANNED_NAMES
-        or p.name.startswith("Dockerfile")
-    )
+    return p.suffix in _SCANNED_SUFFIXES or p.name in _SCANNED_NAMES or p.name.startswith("Dockerfile")
 
 
 def logical_lines(text: str) -> Iterator[tuple[int, str]]:
@@ -174,16 +168,10 @@ def _flatten_python_list(line: str) -> str:
     return re.sub(r"""["'],\s*["']""", " ", line)
 
 
-def find_install_commands(
-    root: Path = REPO, files: list[str] | None = None
-) -> list[InstallCommand]:
+def find_install_commands(root: Path = REPO, files: list[str] | None = None) -> list[InstallCommand]:
     """Every install command in the scanned files of ``root``."""
     found = []
-    for path in (
-        files
-        if files is not None
-        else [f for f in repository_files(root) if scanned(f)]
-    ):
+    for path in files if files is not None else [f for f in repository_files(root) if scanned(f)]:
         full = root / path
         if not full.is_file():
             continue
@@ -193,9 +181,7 @@ def find_install_commands(
             continue
         for number, line in logical_lines(text):
             flat = _flatten_python_list(line) if path.endswith(".py") else line
-            for command in re.split(
-                r"&&|\|\||;\s", flat
-            ):  # `RUN a && b`: judge a and b apart
+            for command in re.split(r"&&|\|\||;\s", flat):  # `RUN a && b`: judge a and b apart
                 if _INSTALL.search(command):
                     found.append(InstallCommand(path, number, command.strip()))
     return found
@@ -236,15 +222,9 @@ def judge(command: str, root: Path = REPO) -> str | None:
     if verb[0] == "npm":
         if verb[1] == "ci" or "--package-lock-only" in tokens:
             return None
-        return (
-            "npm install/add resolves versions itself: use `npm ci` (package-lock.json)"
-        )
-    requirement_files = [
-        tokens[i + 1] for i, t in enumerate(tokens[:-1]) if t in ("-r", "--requirement")
-    ]
-    requirement_files += [
-        t.split("=", 1)[1] for t in tokens if t.startswith("--requirement=")
-    ]
+        return "npm install/add resolves versions itself: use `npm ci` (package-lock.json)"
+    requirement_files = [tokens[i + 1] for i, t in enumerate(tokens[:-1]) if t in ("-r", "--requirement")]
+    requirement_files += [t.split("=", 1)[1] for t in tokens if t.startswith("--requirement=")]
     if requirement_files:
         if "--require-hashes" not in tokens:
             return "installs a requirements file without --require-hashes"
@@ -273,9 +253,7 @@ def judge(command: str, root: Path = REPO) -> str | None:
         targets.append(token)
     if not targets:
         return "installs nothing recognisable as this project or a hash lock"
-    own = all(
-        t == "." or (t.endswith(".whl") and "--no-index" in tokens) for t in targets
-    )
+    own = all(t == "." or (t.endswith(".whl") and "--no-index" in tokens) for t in targets)
     if not own:
         return f"installs {' '.join(targets)} without a hash lock"
     if "--no-deps" not in tokens:

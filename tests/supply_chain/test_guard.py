@@ -17,8 +17,7 @@ from gateway.supply_chain import (
 REPO = Path(__file__).resolve().parents[2]
 LOCKED = {"litellm": "1.108.7"}
 DISTUTILS_PTH = (
-    "import os; var = 'SETUPTOOLS_USE_DISTUTILS'; enabled = os.environ.get(var, 'local') == 'local'; "
-    "enabled and __import__('_distutils_hack').add_shim(); \n"
+    "import os; var = 'SETUPTOOLS_USE_DISTUTILS'; enabled = os.environ.get(var, 'local') == 'local'; enabled and __import__('_distutils_hack').add_shim(); \n"
 )
 EDITABLE_PTH = "import __editable___genai_gateway_0_1_0_finder; __editable___genai_gateway_0_1_0_finder.install()\n"
 
@@ -37,9 +36,7 @@ def site_dir(tmp_path: Path) -> Path:
     """A site-packages as a fresh `make install` leaves it: the locked litellm and the two allowed .pth files."""
     site = tmp_path / "site-packages"
     _install(site, "litellm", "1.108.7")
-    _install(
-        site, "litellm-proxy-extras", "0.4.110"
-    )  # a name that starts like litellm's is not litellm
+    _install(site, "litellm-proxy-extras", "0.4.110")  # a name that starts like litellm's is not litellm
     (site / "distutils-precedence.pth").write_text(DISTUTILS_PTH)
     (site / "__editable__.genai_gateway-0.1.0.pth").write_text(EDITABLE_PTH)
     return site
@@ -57,22 +54,15 @@ def test_planted_pth_is_refused_by_name(site_dir: Path) -> None:
     with pytest.raises(SupplyChainError) as err:
         verify_environment([site_dir], LOCKED)
     assert str(planted) in str(err.value)
-    assert err.value.problems == (
-        f"{planted}: .pth file not in the allow-list (gateway/supply_chain.py ALLOWED_PTH)",
-    )
+    assert err.value.problems == (f"{planted}: .pth file not in the allow-list (gateway/supply_chain.py ALLOWED_PTH)",)
 
 
 def test_allowed_name_with_other_content_is_refused(site_dir: Path) -> None:
     """An allow-listed name is not enough: distutils-precedence.pth with an extra import line is refused."""
     impostor = site_dir / "distutils-precedence.pth"
-    impostor.write_text(
-        DISTUTILS_PTH
-        + "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9/x')\n"
-    )
+    impostor.write_text(DISTUTILS_PTH + "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9/x')\n")
     problems = check_environment([site_dir], LOCKED)
-    assert problems == [
-        f"{impostor}: .pth file not in the allow-list (gateway/supply_chain.py ALLOWED_PTH)"
-    ]
+    assert problems == [f"{impostor}: .pth file not in the allow-list (gateway/supply_chain.py ALLOWED_PTH)"]
 
 
 @pytest.mark.parametrize("content", [EDITABLE_PTH, "/work/checkout\n"])
@@ -89,9 +79,7 @@ def test_wrong_litellm_version_is_refused(tmp_path: Path) -> None:
     site = tmp_path / "site"
     metadata = _install(site, "litellm", "1.82.8")
     problems = check_environment([site], LOCKED)
-    assert problems == [
-        f"{metadata}: litellm 1.82.8 is installed, the lock pins 1.108.7"
-    ]
+    assert problems == [f"{metadata}: litellm 1.82.8 is installed, the lock pins 1.108.7"]
 
 
 def test_missing_litellm_is_refused(tmp_path: Path) -> None:
@@ -117,11 +105,7 @@ def test_every_problem_is_listed_at_once(tmp_path: Path) -> None:
 def test_pins_from_lock_reads_the_exact_pin(tmp_path: Path) -> None:
     """The pin is read from a hashed lock line (``litellm==X \\``), the way uv writes it."""
     lock = tmp_path / "requirements.txt"
-    lock.write_text(
-        "# header\nlitellm==1.108.7 \\\n    --hash=sha256:"
-        + "0" * 64
-        + "\n    # via -r in\n"
-    )
+    lock.write_text("# header\nlitellm==1.108.7 \\\n    --hash=sha256:" + "0" * 64 + "\n    # via -r in\n")
     assert pins_from_lock(lock) == {"litellm": "1.108.7"}
 
 
@@ -135,9 +119,7 @@ def test_lock_without_the_pin_names_the_file(tmp_path: Path) -> None:
 
 def test_this_environment_passes_the_replica_guard() -> None:
     """The venv the tests run in (installed from requirements/dev.txt) passes the replica's own guard."""
-    assert supply_chain.pins_from_metadata() == pins_from_lock(
-        REPO / "requirements" / "replica.txt"
-    )
+    assert supply_chain.pins_from_metadata() == pins_from_lock(REPO / "requirements" / "replica.txt")
     supply_chain.guard_replica()
 
 

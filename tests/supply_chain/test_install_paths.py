@@ -75,11 +75,7 @@ def test_auditor_accepts_locked_installs(command: str) -> None:
 
 def test_no_install_path_bypasses_the_locks() -> None:
     """No scanned file in the repository installs a package without a hash lock."""
-    bad = [
-        f"{c.path}:{c.line}: {judge(c.text)}: {c.text[:160]}"
-        for c in find_install_commands()
-        if judge(c.text)
-    ]
+    bad = [f"{c.path}:{c.line}: {judge(c.text)}: {c.text[:160]}" for c in find_install_commands() if judge(c.text)]
     assert not bad, "\n".join(bad)
 
 
@@ -99,26 +95,29 @@ def test_the_audit_sees_every_install_path() -> None:
 
 
 def test_make_targets_install_only_through_the_audited_scripts() -> None:
-    """`make install`/`install-test` (so `make run`/`make test`) and CI run only the scripts audited above."""
+    """`make run` needs `install`, `make test` needs `install-test`, and both install only through the scripts audited above."""
     makefile = (REPO / "Makefile").read_text()
 
-    def recipe(target: str) -> tuple[str, list[str]]:
-        match = re.search(
-            rf"^{target}:([^\n]*)\n((?:\t[^\n]*\n)*)", makefile, re.MULTILINE
-        )
+    def recipe(target: str) -> tuple[list[str], list[str]]:
+        match = re.search(rf"^{target}:([^\n]*)\n((?:\t[^\n]*\n)*)", makefile, re.MULTILINE)
         assert match, f"Makefile has no {target} target"
-        return match.group(1).strip(), [
-            line.strip() for line in match.group(2).splitlines()
-        ]
+        return match.group(1).split(), [line.strip() for line in match.group(2).splitlines()]
 
-    assert recipe("run")[0] == "install"
-    assert recipe("test")[0] == "install-test"
-    assert recipe("install")[1] == [
-        "scripts/bootstrap.sh",
-        "scripts/install-services.sh",
-    ]
+    def needs(target: str) -> set[str]:
+        found: set[str] = set()
+        todo = [target]
+        while todo:
+            for dep in recipe(todo.pop())[0]:
+                if dep not in found:
+                    found.add(dep)
+                    todo.append(dep)
+        return found
+
+    assert "install" in needs("run")
+    assert "install-test" in needs("test")
+    assert recipe("install") == ([], ["scripts/bootstrap.sh", "scripts/install-services.sh"])
     deps, lines = recipe("install-test")
-    assert deps == "install"
+    assert deps == ["install"]
     assert all(line.startswith("scripts/") for line in lines), lines
     assert "make test" in (REPO / ".ci" / "run").read_text()
 
@@ -135,18 +134,9 @@ def test_no_unhashed_constraints_file_is_left() -> None:
 def test_docs_show_the_hashed_image_and_function_installs() -> None:
     """docs/dependencies.md shows the image's and the Function's install commands, both hash-checked."""
     text = (REPO / "docs" / "dependencies.md").read_text()
-    commands = [
-        line
-        for line in text.splitlines()
-        if re.search(r"pip (--python \S+ )?install", line)
-    ]
-    assert any(
-        "requirements/replica.txt" in c and "--require-hashes" in c for c in commands
-    ), commands
-    assert any(
-        "function_app/requirements.txt" in c and "--require-hashes" in c
-        for c in commands
-    ), commands
+    commands = [line for line in text.splitlines() if re.search(r"pip (--python \S+ )?install", line)]
+    assert any("requirements/replica.txt" in c and "--require-hashes" in c for c in commands), commands
+    assert any("function_app/requirements.txt" in c and "--require-hashes" in c for c in commands), commands
 
 
 def test_dockerignore_keeps_dev_tooling_out_of_the_image() -> None:

@@ -34,26 +34,16 @@ def _requirements(specs: list[str]) -> dict[str, Requirement]:
     return {normalize(r.name): r for r in map(Requirement, specs)}
 
 
-def _assert_in_step(
-    lock: str, direct: dict[str, Requirement], source: str, root: Path = REPO
-) -> None:
+def _assert_in_step(lock: str, direct: dict[str, Requirement], source: str, root: Path = REPO) -> None:
     """Every direct requirement is pinned in ``lock`` within its specifier, and every entry the lock
     attributes to ``source`` is still a direct requirement (nothing stale in either direction)."""
     entries = parse_lock(root / lock)[1]
     for name, requirement in direct.items():
         assert name in entries, f"{lock}: {requirement} is not locked; run `make lock`"
         version = entries[name].version
-        assert requirement.specifier.contains(version, prereleases=True), (
-            f"{lock}: {name}=={version} does not satisfy {requirement}; run `make lock`"
-        )
-    stale = sorted(
-        name
-        for name, entry in entries.items()
-        if source in entry.via and name not in direct
-    )
-    assert not stale, (
-        f"{lock} still locks {stale} for {source}, which no longer asks for them; run `make lock`"
-    )
+        assert requirement.specifier.contains(version, prereleases=True), f"{lock}: {name}=={version} does not satisfy {requirement}; run `make lock`"
+    stale = sorted(name for name, entry in entries.items() if source in entry.via and name not in direct)
+    assert not stale, f"{lock} still locks {stale} for {source}, which no longer asks for them; run `make lock`"
 
 
 @pytest.mark.parametrize("lock", sorted(LOCKS))
@@ -77,25 +67,18 @@ def test_header_holds_the_command_that_wrote_it_and_make_lock_runs_it(
     assert "--generate-hashes" in match.group(1) and match.group(2) == lock
     script = (REPO / "scripts" / "lock.sh").read_text()
     assert f"-o {lock}" in script, f"scripts/lock.sh does not write {lock}"
-    assert (
-        "scripts/lock.sh"
-        in (REPO / "Makefile").read_text().split("\nlock:", 1)[1].split("\n\n", 1)[0]
-    )
+    assert "scripts/lock.sh" in (REPO / "Makefile").read_text().split("\nlock:", 1)[1].split("\n\n", 1)[0]
 
 
 def test_replica_lock_matches_pyproject_dependencies() -> None:
     """requirements/replica.txt locks exactly pyproject's [project.dependencies], each within its specifier."""
-    _assert_in_step(
-        "requirements/replica.txt", _requirements(PYPROJECT["dependencies"]), SELF
-    )
+    _assert_in_step("requirements/replica.txt", _requirements(PYPROJECT["dependencies"]), SELF)
 
 
 def test_dev_lock_matches_pyproject_with_test_and_dev_extras() -> None:
     """requirements/dev.txt locks the dependencies plus the `test` and `dev` extras (what make run/test install)."""
     extras = PYPROJECT["optional-dependencies"]
-    direct = _requirements(
-        [*PYPROJECT["dependencies"], *extras["test"], *extras["dev"]]
-    )
+    direct = _requirements([*PYPROJECT["dependencies"], *extras["test"], *extras["dev"]])
     _assert_in_step("requirements/dev.txt", direct, SELF)
     _assert_in_step(
         "requirements/dev.txt",
@@ -105,9 +88,7 @@ def test_dev_lock_matches_pyproject_with_test_and_dev_extras() -> None:
 
 
 def _in_requirements(path: str) -> dict[str, Requirement]:
-    lines = [
-        line.split("#", 1)[0].strip() for line in (REPO / path).read_text().splitlines()
-    ]
+    lines = [line.split("#", 1)[0].strip() for line in (REPO / path).read_text().splitlines()]
     return _requirements([line for line in lines if line])
 
 
@@ -125,9 +106,7 @@ _HASH = "    --hash=sha256:" + "a" * 64
          "still locks ['requests']"),
     ],
 )  # fmt: skip
-def test_lock_check_catches_drift(
-    tmp_path: Path, lock_text: str, expected: str | None
-) -> None:
+def test_lock_check_catches_drift(tmp_path: Path, lock_text: str, expected: str | None) -> None:
     """The pyproject-vs-lock check fails on a missing pin, a pin outside the range and a stale entry."""
     (tmp_path / "lock.txt").write_text(lock_text)
     direct = _requirements(["pyyaml>=6.0.3,<7"])
@@ -160,23 +139,15 @@ def test_shared_packages_have_one_version_everywhere() -> None:
         for name, entry in _entries(lock).items():
             first = seen.setdefault(name, (lock, entry.version))
             if first[1] != entry.version:
-                clashes.append(
-                    f"{name}: {first[0]} has {first[1]}, {lock} has {entry.version}"
-                )
+                clashes.append(f"{name}: {first[0]} has {first[1]}, {lock} has {entry.version}")
     assert not clashes, clashes
 
 
 def test_litellm_is_pinned_once_and_never_to_a_banned_release() -> None:
     """pyproject, the image lock and the Function lock pin the same litellm, and no lock holds a banned release."""
     pyproject_pin = str(_requirements(PYPROJECT["dependencies"])["litellm"].specifier)
-    assert pyproject_pin.startswith("=="), (
-        "litellm must be pinned exactly in pyproject.toml (docs/dependencies.md)"
-    )
-    versions = {
-        lock: _entries(lock)["litellm"].version
-        for lock in SHARED
-        if "litellm" in _entries(lock)
-    }
+    assert pyproject_pin.startswith("=="), "litellm must be pinned exactly in pyproject.toml (docs/dependencies.md)"
+    versions = {lock: _entries(lock)["litellm"].version for lock in SHARED if "litellm" in _entries(lock)}
     assert set(versions) >= {
         "requirements/replica.txt",
         "requirements/dev.txt",
@@ -185,9 +156,7 @@ def test_litellm_is_pinned_once_and_never_to_a_banned_release() -> None:
     assert set(versions.values()) == {pyproject_pin[2:]}, versions
     for lock in LOCKS:
         for name, entry in _entries(lock).items():
-            assert (name, entry.version) not in NEVER, (
-                f"{lock}: {name}=={entry.version}: {NEVER[(name, entry.version)]}"
-            )
+            assert (name, entry.version) not in NEVER, f"{lock}: {name}=={entry.version}: {NEVER[(name, entry.version)]}"
 
 
 def test_docs_list_the_banned_releases() -> None:
@@ -203,17 +172,9 @@ def test_npm_lock_pins_azurite_with_integrity() -> None:
     manifest = json.loads((REPO / "package.json").read_text())
     lock = json.loads((REPO / "package-lock.json").read_text())
     wanted = manifest["devDependencies"]["azurite"]
-    assert re.fullmatch(r"\d+\.\d+\.\d+", wanted), (
-        f"package.json: azurite must be an exact version, not {wanted}"
-    )
+    assert re.fullmatch(r"\d+\.\d+\.\d+", wanted), f"package.json: azurite must be an exact version, not {wanted}"
     packages = lock["packages"]
     assert packages["node_modules/azurite"]["version"] == wanted
-    missing = [
-        path
-        for path, meta in packages.items()
-        if path and not str(meta.get("integrity", "")).startswith("sha512-")
-    ]
-    assert not missing, (
-        f"package-lock.json entries without sha512 integrity: {missing[:5]}"
-    )
+    missing = [path for path, meta in packages.items() if path and not str(meta.get("integrity", "")).startswith("sha512-")]
+    assert not missing, f"package-lock.json entries without sha512 integrity: {missing[:5]}"
     assert len(packages) > 50

@@ -48,12 +48,14 @@ class GatewayProcess:
     log_path: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    #: The key /health/config details need; default: the env's LITELLM_MASTER_KEY, else MASTER_KEY.
+    master_key: str | None = None
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, *, wait_ready: bool = True, timeout: float = 90) -> "GatewayProcess":
+    def start(self, *, wait_ready: bool = True, timeout: float = 90) -> GatewayProcess:
         env = {**os.environ, **self.env, "LITELLM_PORT": str(self.port), "LITELLM_HOST": "127.0.0.1"}
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
@@ -73,7 +75,9 @@ class GatewayProcess:
         wait_until(ready, timeout=timeout, what=f"gateway readiness\n{self.log_tail}")
 
     def health(self) -> dict[str, Any]:
-        return httpx.get(f"{self.base_url}/health/config", timeout=5).json()
+        """The detailed /health/config body (it needs the master key; without one it is brief)."""
+        key = self.master_key or self.env.get("LITELLM_MASTER_KEY") or MASTER_KEY
+        return httpx.get(f"{self.base_url}/health/config", headers={"Authorization": f"Bearer {key}"}, timeout=5).json()
 
     def log_tail(self, lines: int = 60) -> str:
         try:
