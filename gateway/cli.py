@@ -3,6 +3,8 @@
     genai-gateway serve [--config FILE]     run a replica (blob/Service Bus source, or a local file)
     genai-gateway validate FILE             judge a config the way the Function and the replicas do
     genai-gateway sync                      the pod's writer alone (used by serve --workers N)
+    genai-gateway status | push FILE [--wait] | diff FILE | history | rollback [VERSION]
+                                            the operator's view of the pipeline (gateway.operator)
 """
 
 from __future__ import annotations
@@ -47,8 +49,14 @@ def main(argv: list[str] | None = None) -> int:
     sync = sub.add_parser("sync", help="run only the pod's config writer (sources -> validate -> local file)")
     sync.add_argument("--config", type=Path)
 
+    from gateway.operator import commands as operator
+
+    operator.add_parsers(sub)  # status, push, diff, history, rollback
+
     args = parser.parse_args(argv)
     _configure_logging()
+    if args.command in operator.COMMANDS:
+        return operator.run(args)
     try:
         if args.command == "validate":
             return _validate(args)

@@ -58,50 +58,33 @@ def _log_before_sleep(logger: logging.Logger, what: str, level: int) -> Callable
     return log_it
 
 
-def retrying_async(
-    what: str,
-    logger: logging.Logger,
-    *,
-    retry_on: type[BaseException] | tuple[type[BaseException], ...] = Exception,
-    base: float = BASE_SECONDS,
-    cap: float = CAP_SECONDS,
-    max_seconds: float | None = None,
-    max_attempts: int | None = None,
-    level: int = logging.WARNING,
-) -> AsyncRetrying:
-    """An ``AsyncRetrying`` with the gateway's policy; forever unless ``max_seconds``/``max_attempts`` is given.
+def retrying_async(what: str, logger: logging.Logger, **policy: Any) -> AsyncRetrying:
+    """An ``AsyncRetrying`` with the gateway's policy (keyword arguments: see ``_arguments``).
 
-    Each failure is logged as ``"<what> failed (attempt n): <reason>; retrying in s"``.
-    When a limit is reached the last exception is re-raised (``reraise=True``).
+    Forever unless ``max_seconds``/``max_attempts`` is given; each failure is logged as
+    ``"<what> failed (attempt n): <reason>; retrying in s"``; when a limit is reached the last
+    exception is re-raised.
     """
-    return AsyncRetrying(**_arguments(what, logger, retry_on, base, cap, max_seconds, max_attempts, level))
+    return AsyncRetrying(**_arguments(what, logger, **policy))
 
 
-def retrying(
-    what: str,
-    logger: logging.Logger,
-    *,
-    retry_on: type[BaseException] | tuple[type[BaseException], ...] = Exception,
-    base: float = BASE_SECONDS,
-    cap: float = CAP_SECONDS,
-    max_seconds: float | None = None,
-    max_attempts: int | None = None,
-    level: int = logging.WARNING,
-) -> Retrying:
+def retrying(what: str, logger: logging.Logger, **policy: Any) -> Retrying:
     """The synchronous twin of ``retrying_async`` (the publisher runs in a synchronous Function)."""
-    return Retrying(**_arguments(what, logger, retry_on, base, cap, max_seconds, max_attempts, level))
+    return Retrying(**_arguments(what, logger, **policy))
 
 
 def _arguments(
     what: str,
     logger: logging.Logger,
-    retry_on: type[BaseException] | tuple[type[BaseException], ...],
-    base: float,
-    cap: float,
-    max_seconds: float | None,
-    max_attempts: int | None,
-    level: int,
+    *,
+    retry_on: type[BaseException] | tuple[type[BaseException], ...] = Exception,
+    base: float = BASE_SECONDS,
+    cap: float = CAP_SECONDS,
+    max_seconds: float | None = None,
+    max_attempts: int | None = None,
+    level: int = logging.WARNING,
 ) -> dict[str, Any]:
+    """tenacity arguments: retry ``retry_on`` with ``backoff(base, cap)`` (seconds) until a limit, if any."""
     stop: Any = stop_never
     if max_seconds is not None:
         stop = stop_after_delay(max_seconds)

@@ -13,7 +13,7 @@ with ``AccountKey=``. These shapes are recognised wherever they appear:
 * a URL with a password in its userinfo (``redis://:pw@host``, ``https://u:pw@host``);
 * PEM blocks (``-----BEGIN ... PRIVATE KEY-----``, certificates with keys);
 * long high-entropy tokens: 32+ characters of one token alphabet, either hexadecimal
-  (an Azure OpenAI key) or mixing upper case, lower case and digits with high entropy
+  of 32-39 digits (an Azure OpenAI key; a sha256 digest is not one) or mixing upper case, lower case and digits with high entropy
   and no word-like run of lower-case letters (ARNs, CamelCase names and paths pass).
 
 Every detector says *what* it saw, never the value, so its name can go into an error.
@@ -49,7 +49,8 @@ _URL = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s\"'<>]+", re.IGNORECASE)
 _TOKEN = re.compile(r"[A-Za-z0-9+=_-]{32,}")
 #: A run of lower-case letters this long reads as a word (``...ExecutionRole...``); a random token rarely has one.
 _WORD = re.compile(r"[a-z]{8,}")
-_HEX = re.compile(r"[0-9a-fA-F]{32,}")
+#: An Azure OpenAI key is 32 hex digits; longer hex strings are digests (sha256 of a release), not keys.
+_HEX = re.compile(r"[0-9a-fA-F]{32,39}")
 #: Bits per character above which a mixed-case alphanumeric token counts as random (English-like
 #: identifiers such as ``Meta-Llama-3.1-405B-Instruct-FP8`` stay below; a random key is ~4.5-5).
 MIN_ENTROPY = 4.2

@@ -138,8 +138,9 @@ def _deployments(config: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]
         if not isinstance(entry, dict):
             continue
         group = str(entry.get("model_name", "?"))
-        params = entry.get("litellm_params") if isinstance(entry.get("litellm_params"), dict) else {}
-        info = entry.get("model_info") if isinstance(entry.get("model_info"), dict) else {}
+        raw_params, raw_info = entry.get("litellm_params"), entry.get("model_info")
+        params: dict[str, Any] = raw_params if isinstance(raw_params, dict) else {}
+        info: dict[str, Any] = raw_info if isinstance(raw_info, dict) else {}
         label = str(params.get("model", "?"))
         if params.get("api_base"):
             label += f" @ {redact.scrub(str(params['api_base']))}"

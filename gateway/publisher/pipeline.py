@@ -125,7 +125,9 @@ def handle_blob_created(
     if not report.valid:
         return _reject(store, event, report.sha256, report.errors, report.warnings)
 
-    release_blob = store.write_release(version, data, source_etag=event.etag)
+    release_blob = store.write_release(
+        version, data, source_etag=event.etag, metadata=store.upload_metadata(event.blob_name, event.etag)
+    )
     pointer = CurrentPointer(
         version=version, sha256=report.sha256, blob=release_blob, source_etag=event.etag, created_at=_now()
     )

@@ -17,7 +17,7 @@ Synchronous ``azure.storage.blob`` client: the Function handler is synchronous.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 from azure.core import MatchConditions
@@ -36,6 +36,8 @@ _LOG = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_CAS_ATTEMPTS = 8
+#: Upload metadata copied onto the release blob (set by ``genai-gateway push`` / ``rollback``).
+CARRIED_METADATA = ("uploaded_by", "rollback_of")
 _JSON = ContentSettings(content_type="application/json")
 _YAML = ContentSettings(content_type=protocol.CONTENT_TYPE_YAML)
 
@@ -102,8 +104,22 @@ class ReleaseStore:
         except ResourceNotFoundError as exc:
             raise Superseded(f"{blob_name} was deleted after the upload with ETag {normalize_etag(etag)}") from exc
 
+    def upload_metadata(self, blob_name: str, etag: str) -> dict[str, str]:
+        """The operator metadata (``CARRIED_METADATA``) of exactly this upload; {} if it changed since.
+
+        ``genai-gateway push`` records who uploaded, ``rollback`` which release it restores;
+        the release blob carries both, for ``genai-gateway history``.
+        """
+        try:
+            props = self.container.get_blob_client(blob_name).get_blob_properties(
+                etag=_if_match(etag), match_condition=MatchConditions.IfNotModified
+            )
+        except (ResourceModifiedError, ResourceNotFoundError):
+            return {}
+        return {k: str(v) for k, v in (props.metadata or {}).items() if k in CARRIED_METADATA}
+
     # -- releases/<version>.yaml -----------------------------------------------------------
-    def write_release(self, version: str, data: bytes, *, source_etag: str = "") -> str:
+    def write_release(self, version: str, data: bytes, *, source_etag: str = "", metadata: Mapping[str, str] | None = None) -> str:
         """Create the immutable release blob (idempotent for the same bytes); return its name."""
         name = protocol.release_blob_name(version)
         digest = sha256_hex(data)
@@ -113,7 +129,7 @@ class ReleaseStore:
                 data,
                 overwrite=False,
                 content_settings=_YAML,
-                metadata={protocol.SHA256_METADATA: digest, "source_etag": normalize_etag(source_etag)},
+                metadata={**(metadata or {}), protocol.SHA256_METADATA: digest, "source_etag": normalize_etag(source_etag)},
             )
         except ResourceExistsError:
             existing = self.read_release(name)

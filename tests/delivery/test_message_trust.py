@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 from azure.servicebus import ServiceBusMessage
@@ -35,6 +36,19 @@ def _send(harness: Harness, *, version: str, body: bytes, sha256: str | None = N
     harness.sender.send_messages(ServiceBusMessage(body, application_properties=properties, message_id=f"forged-{version[:40]}"))
 
 
+def pushed_replica(harness: Harness, azurite: Azurite, emulator: ServiceBusEmulator, tmp_path: Path) -> Any:
+    """A replica fed by this test's subscription alone (the poll is off)."""
+    return running_replica(
+        tmp_path,
+        azurite.connection_string,
+        harness.container.container_name,
+        poll_interval=3600.0,
+        servicebus_connection_string=emulator.connection_string,
+        topic=TOPIC,
+        subscription=harness.subscription,
+    )
+
+
 FORGERIES = {
     "far-future version, valid body": lambda old: {"version": "9" * 64, "body": config("forged")},
     "old body replayed under a new version": lambda old: {"version": "f" * 32, "body": old},
@@ -50,15 +64,7 @@ async def test_forged_notice_is_dead_lettered_and_cannot_poison_the_order(
 ) -> None:
     old = config("genuine v1")
     v1 = await publish(harness, old)
-    async with running_replica(
-        tmp_path,
-        azurite.connection_string,
-        harness.container.container_name,
-        poll_interval=3600.0,
-        servicebus_connection_string=emulator.connection_string,
-        topic=TOPIC,
-        subscription=harness.subscription,
-    ) as replica:
+    async with pushed_replica(harness, azurite, emulator, tmp_path) as replica:
         assert await replica.wait_for(lambda: replica.version == v1, 30)
         await asyncio.to_thread(_send, harness, **FORGERIES[forgery](old))
         assert await replica.wait_for(lambda: len(emulator.dead_letter_messages(TOPIC, harness.subscription)) == 1, 20), (
@@ -76,15 +82,7 @@ async def test_genuine_inline_notice_is_backed_by_one_metadata_read(
     harness: Harness, azurite: Azurite, emulator: ServiceBusEmulator, tmp_path: Path
 ) -> None:
     v1 = await publish(harness, config("first"))
-    async with running_replica(
-        tmp_path,
-        azurite.connection_string,
-        harness.container.container_name,
-        poll_interval=3600.0,
-        servicebus_connection_string=emulator.connection_string,
-        topic=TOPIC,
-        subscription=harness.subscription,
-    ) as replica:
+    async with pushed_replica(harness, azurite, emulator, tmp_path) as replica:
         assert await replica.wait_for(lambda: replica.version == v1, 30)
         v2 = await publish(harness, config("second, inline"))
         assert await replica.wait_for(lambda: replica.version == v2, 20)

@@ -24,7 +24,7 @@ from gateway.status import ConfigStatus
 from gateway.validation import ValidationOptions
 from gateway.watcher import FileWatcher
 from tests.delivery.fakes import ENV, INVALID, RecordingSink, config, version
-from tests.delivery.replica import Faults, FakeApplier
+from tests.delivery.replica import FakeApplier, Faults
 
 
 @dataclass

@@ -230,7 +230,7 @@ def test_rejection_texts_never_echo_a_secret(gateway: tuple[GatewayProcess, Path
     assert any("general_settings.master_key" == e["path"] for e in detailed.json()["last_rejected"]["errors"])
     brief = httpx.get(f"{proc.base_url}/health/config", timeout=5).json()
     assert brief["last_release_rejected"] is True and set(brief) == BRIEF_KEYS
-    assert _swap(gateway, BASE)["last_release_rejected"] is False  # a later apply clears it
+    assert _swap(gateway, _config(_deployment("gpt-4", "after")))["last_release_rejected"] is False  # a later apply clears it
 
 
 def _concrete(path: str) -> str:
