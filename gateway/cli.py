@@ -52,11 +52,17 @@ def main(argv: list[str] | None = None) -> int:
     from gateway.operator import commands as operator
 
     operator.add_parsers(sub)  # status, push, diff, history, rollback
+    sub.add_parser("schema", help="print the JSON Schema of config.yaml (for yaml-language-server)")
 
     args = parser.parse_args(argv)
     _configure_logging()
     if args.command in operator.COMMANDS:
         return operator.run(args)
+    if args.command == "schema":
+        from gateway.schema import render
+
+        sys.stdout.write(render())
+        return 0
     try:
         if args.command == "validate":
             return _validate(args)
@@ -71,10 +77,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _configure_logging() -> None:
-    level = os.environ.get("GATEWAY_LOG_LEVEL", "INFO").upper()
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # azure-core logs every HTTP request at INFO (headers included); keep only its warnings.
-    logging.getLogger("azure").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    from gateway import logs
+
+    logs.configure(os.environ)  # one handler per record, no per-request LiteLLM INFO lines (item 12)
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -103,9 +103,9 @@ class RuntimeCollector(Collector):
             nack.add_metric([str(rejected.get("version")), str(rejected.get("stage"))], 1)
         yield nack
         cache = health.get("cache")
-        if isinstance(cache, dict) and cache.get("backend"):
-            backend = GaugeMetricFamily("gateway_cache_backend", "1 for the response cache backend in use", labels=["backend"])
-            backend.add_metric([str(cache["backend"])], 1)
+        if isinstance(cache, dict):
+            backend = GaugeMetricFamily("gateway_cache_backend", "1 for the response cache backend in use (none: caching off)", labels=["backend"])
+            backend.add_metric([str(cache.get("backend") or "none")], 1)
             yield backend
             for key, help_text in (("fallbacks", "Switches from Redis to the in-memory cache"), ("resumes", "Switches back to Redis")):
                 if isinstance(cache.get(key), int):

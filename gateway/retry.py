@@ -53,7 +53,7 @@ def _log_before_sleep(logger: logging.Logger, what: str, level: int) -> Callable
         outcome = state.outcome
         reason = describe(outcome.exception()) if outcome is not None and outcome.failed else "not done yet"  # type: ignore[arg-type]  # failed => exception() is set
         delay = state.next_action.sleep if state.next_action is not None else 0.0
-        logger.log(level, "%s failed (attempt %d): %s; retrying in %.1fs", what, state.attempt_number, reason, delay)
+        logger.log(level, "%s (attempt %d): %s; retrying in %.1fs", what, state.attempt_number, reason, delay)
 
     return log_it
 
@@ -62,7 +62,7 @@ def retrying_async(what: str, logger: logging.Logger, **policy: Any) -> AsyncRet
     """An ``AsyncRetrying`` with the gateway's policy (keyword arguments: see ``_arguments``).
 
     Forever unless ``max_seconds``/``max_attempts`` is given; each failure is logged as
-    ``"<what> failed (attempt n): <reason>; retrying in s"``; when a limit is reached the last
+    ``"<what> (attempt n): <reason>; retrying in s"`` (``what`` names the failure); when a limit is reached the last
     exception is re-raised.
     """
     return AsyncRetrying(**_arguments(what, logger, **policy))

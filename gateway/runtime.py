@@ -48,6 +48,8 @@ class GatewayRuntime:
             mode="replica",
             env=self.env,
             allow_literal_secrets=settings.allow_literal_secrets,
+            allowed_env=settings.allowed_env,
+            allowed_hosts=settings.allowed_hosts,
             max_bytes=settings.max_config_bytes,
             require_master_key=settings.master_key is None,
         )

@@ -139,6 +139,9 @@ class Settings:
     max_config_bytes: int = DEFAULT_MAX_CONFIG_BYTES
     allow_literal_secrets: bool = False
     file_poll_interval: float = 1.0
+    #: GATEWAY_ALLOWED_ENV / GATEWAY_ALLOWED_HOSTS (``gateway.validation.trust``); None = not set.
+    allowed_env: frozenset[str] | None = None
+    allowed_hosts: tuple[str, ...] | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, local_config: Path | None = None) -> Settings:
@@ -184,9 +187,39 @@ class Settings:
             ),
             allow_literal_secrets=r.flag("GATEWAY_ALLOW_LITERAL_SECRETS", False),
             file_poll_interval=r.number("GATEWAY_FILE_POLL_INTERVAL", 1.0, minimum=0.05, maximum=60),
+            allowed_env=allowed_env(r),
+            allowed_hosts=allowed_hosts(r),
         )
         r.raise_if_any()
         return settings
+
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def allowed_env(r: EnvReader) -> frozenset[str] | None:
+    """GATEWAY_ALLOWED_ENV: the only names a config may reference (and how to allow a reserved one)."""
+    raw = r.text("GATEWAY_ALLOWED_ENV")
+    if raw is None:
+        return None
+    names = [n.strip() for n in raw.split(",") if n.strip()]
+    bad = [n for n in names if not _ENV_NAME.match(n)]
+    if bad:
+        r.problem("GATEWAY_ALLOWED_ENV", f"not environment variable names: {', '.join(bad)}")
+    return frozenset(names)
+
+
+def allowed_hosts(r: EnvReader) -> tuple[str, ...] | None:
+    """GATEWAY_ALLOWED_HOSTS: the only hosts a config may send a credential to (``*.openai.azure.com``)."""
+    from gateway.validation.trust import parse_hosts
+
+    raw = r.text("GATEWAY_ALLOWED_HOSTS")
+    if raw is None:
+        return None
+    patterns, bad = parse_hosts(raw)
+    if bad or not patterns:
+        r.problem("GATEWAY_ALLOWED_HOSTS", f"expected host names or *.domain patterns, comma-separated; got {', '.join(bad) or 'nothing'}")
+    return patterns
 
 
 #: Shorter keys, and the ones LiteLLM's docs publish, are refused (LiteLLM's own boot check refuses the latter).

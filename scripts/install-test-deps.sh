@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Test-only tools, each in its own venv through its own hash lock (--require-hashes --no-deps):
+# Test-only tools, each in its own venv through its own hash lock (--require-hashes --no-deps,
+# wheels only), installed by the uv that scripts/bootstrap.sh put in .venv (pip took ~6 min here):
 #   checkov    requirements/checkov.txt -> .venv-checkov (it pins many libraries the gateway also uses)
 #   azure-cli  requirements/azcli.txt   -> .venv-azcli   (~2 min; the README's `az storage blob upload` test)
 # The services (Azurite, redis-server) come from scripts/install-services.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
+[ -x .venv/bin/uv ] || { echo "install-test-deps: .venv/bin/uv missing: run scripts/bootstrap.sh (make install) first" >&2; exit 1; }
 
 install_tool() {  # venv lock
   local venv=$1 lock=$2 stamp want
@@ -16,7 +18,7 @@ install_tool() {  # venv lock
   fi
   echo "installing $lock into $venv (hash-checked)"
   [ -x "$venv/bin/python" ] || "$PYTHON" -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r "$lock"
+  .venv/bin/uv pip install --quiet --python "$venv/bin/python" --require-hashes --no-deps --only-binary :all: -r "$lock"
   echo "$want" > "$stamp"
 }
 

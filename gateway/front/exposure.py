@@ -82,7 +82,7 @@ class RequireKey:
     reachable anonymously.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp | Any) -> None:  # Any: the key check predates the front's Starlette types
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

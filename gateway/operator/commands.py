@@ -24,7 +24,7 @@ from rich.text import Text
 from gateway.errors import GatewayError, describe
 from gateway.operator import rollout as ro
 from gateway.operator.diff import diff_bytes
-from gateway.operator.store import META_ROLLBACK_OF, META_UPLOADED_BY, ConcurrentPush, PipelineStore
+from gateway.operator.store import META_ROLLBACK_OF, META_UPLOADED_BY, ConcurrentPush, PipelineStore, normalize_etag
 from gateway.operator.target import locate
 from gateway.release import is_newer, sha256_hex
 from gateway.reporting.report import now_utc
@@ -116,7 +116,11 @@ def status_snapshot(store: PipelineStore) -> dict[str, Any]:
         "pipeline": store.pipeline.found_in,
         "current": None
         if current is None
-        else {**vars(current), "uploaded_by": upload.metadata.get(META_UPLOADED_BY, "") if upload.etag == current.source_etag else ""},
+        else {
+            **vars(current),
+            # config.yaml's metadata describes this release only while config.yaml is still that upload
+            "uploaded_by": upload.metadata.get(META_UPLOADED_BY, "") if upload.etag == normalize_etag(current.source_etag) else "",
+        },
         "last_upload": None
         if verdict is None
         else {

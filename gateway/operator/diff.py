@@ -112,15 +112,22 @@ def diff_configs(old: dict[str, Any], new: dict[str, Any]) -> ConfigDiff:
     result.groups_removed = sorted(set(old_groups) - set(new_groups))
     for group in sorted(set(old_groups) | set(new_groups)):
         before, after = old_groups.get(group, {}), new_groups.get(group, {})
-        for key in sorted(set(before) | set(after)):
-            if key not in before:
-                result.deployments.append(DeploymentChange(group, key, "added"))
-            elif key not in after:
-                result.deployments.append(DeploymentChange(group, key, "removed"))
-            else:
-                fields = tuple(_compare(before[key], after[key]))
-                if fields:
-                    result.deployments.append(DeploymentChange(group, key, "changed", fields))
+        pairs = [(key, key) for key in sorted(set(before) & set(after))]
+        gone = [k for k in before if k not in after]
+        new_keys = [k for k in after if k not in before]
+        # An edited api_base (or id) keeps the deployment: pair what is left by model, in file order.
+        for old_key in list(gone):
+            match = next((k for k in new_keys if _model(after[k]) == _model(before[old_key])), None)
+            if match is not None:
+                pairs.append((old_key, match))
+                gone.remove(old_key)
+                new_keys.remove(match)
+        for old_key, new_key in pairs:
+            fields = tuple(_compare(before[old_key], after[new_key]))
+            if fields:
+                result.deployments.append(DeploymentChange(group, new_key, "changed", fields))
+        result.deployments += [DeploymentChange(group, k, "added") for k in new_keys]
+        result.deployments += [DeploymentChange(group, k, "removed") for k in gone]
     others = sorted((set(old) | set(new)) - {"model_list", *SETTINGS_SECTIONS})
     for name in (*SETTINGS_SECTIONS, *others):
         a, b = old.get(name), new.get(name)
@@ -152,6 +159,11 @@ def _deployments(config: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]
             unique, n = f"{label} #{n}", n + 1
         bucket[unique] = {k: v for k, v in entry.items() if k != "model_name"}
     return groups
+
+
+def _model(deployment: dict[str, Any]) -> str:
+    params = deployment.get("litellm_params")
+    return str(params.get("model")) if isinstance(params, dict) else ""
 
 
 def _compare(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[Change]:

@@ -152,7 +152,7 @@ class PipelineStore:
             conditions["overwrite"] = True
         try:
             with translated(f"uploading {name} to container {self.pipeline.container}"):
-                result = self.container.upload_blob(name, data, metadata=metadata, **conditions)
+                result = self.container.get_blob_client(name).upload_blob(data, metadata=metadata, **conditions)
         except (ResourceModifiedError, ResourceExistsError) as exc:
             raise ConcurrentPush(
                 f"{name} changed since it was read (ETag {expected_etag or 'none'}): someone else pushed; "

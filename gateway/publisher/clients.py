@@ -15,6 +15,7 @@ Variables (app settings of the Function App, or ``local.settings.json``)::
     SERVICEBUS_TOPIC                       default config-updates
     AZURE_CLIENT_ID                        user-assigned identity's client id (none: DefaultAzureCredential)
     GATEWAY_ALLOWED_ENV                    optional comma-separated allow-list of os.environ/NAME references
+    GATEWAY_ALLOWED_HOSTS                  optional comma-separated upstream hosts (*.openai.azure.com, ...)
     GATEWAY_ALLOW_LITERAL_SECRETS          default false
     GATEWAY_CONFIG_MAX_BYTES               default 1 MiB
 
@@ -32,7 +33,7 @@ from typing import Any, Literal
 
 from gateway.cloud import clients
 from gateway.cloud.credentials import Endpoint
-from gateway.settings import DEFAULT_MAX_CONFIG_BYTES, EnvReader, Secret
+from gateway.settings import DEFAULT_MAX_CONFIG_BYTES, EnvReader, Secret, allowed_hosts
 from gateway.validation import ValidationOptions
 
 _LOG = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ class PublisherSettings:
     blob_client_id: str | None = None
     servicebus_client_id: str | None = None
     allowed_env: frozenset[str] | None = None
+    allowed_hosts: tuple[str, ...] | None = None
     allow_literal_secrets: bool = False
     max_config_bytes: int = DEFAULT_MAX_CONFIG_BYTES
 
@@ -130,6 +132,7 @@ class PublisherSettings:
             blob_client_id=r.guid("BLOB_MI_CLIENT_ID") or default_client_id,
             servicebus_client_id=r.guid("SERVICEBUS_MI_CLIENT_ID") or default_client_id,
             allowed_env=allowed,
+            allowed_hosts=allowed_hosts(r),
             allow_literal_secrets=r.flag("GATEWAY_ALLOW_LITERAL_SECRETS", False),
             max_config_bytes=int(
                 r.number("GATEWAY_CONFIG_MAX_BYTES", DEFAULT_MAX_CONFIG_BYTES, minimum=1024, integer=True)
@@ -142,6 +145,7 @@ class PublisherSettings:
         return ValidationOptions(
             mode="publisher",
             allowed_env=self.allowed_env,
+            allowed_hosts=self.allowed_hosts,
             allow_literal_secrets=self.allow_literal_secrets,
             max_bytes=self.max_config_bytes,
         )

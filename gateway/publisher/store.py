@@ -89,13 +89,17 @@ class ReleaseStore:
         """
         blob = self.container.get_blob_client(blob_name)
         try:
+            if max_bytes is not None:
+                # The size from the properties first (If-Match: this very upload): ``download_blob``
+                # reads its first chunk -- up to 32 MiB -- before its size could be checked.
+                size = blob.get_blob_properties(etag=_if_match(etag), match_condition=MatchConditions.IfNotModified).size
+                if size > max_bytes:
+                    raise TooLarge(size, max_bytes)
             # decompress=False: the SDK would inflate Content-Encoding: gzip in memory after the size
             # check saw the stored size; content_encoding.decode caps the decoded size instead (item 9).
             downloader = blob.download_blob(
                 etag=_if_match(etag), match_condition=MatchConditions.IfNotModified, decompress=False
             )
-            if max_bytes is not None and downloader.size > max_bytes:
-                raise TooLarge(downloader.size, max_bytes)
             raw = downloader.readall()
             encoding = downloader.properties.content_settings.content_encoding
             return content_encoding.decode(raw, encoding, limit=max_bytes if max_bytes is not None else 1 << 62)
@@ -198,7 +202,7 @@ class ReleaseStore:
         blob = self.container.get_blob_client(name)
         try:
             for attempt in retrying(
-                f"compare-and-swap of {name}",
+                f"compare-and-swap of {name} lost a race",
                 _LOG,
                 retry_on=_LostRace,
                 base=0.05,

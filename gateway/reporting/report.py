@@ -179,7 +179,7 @@ def from_status(
         origin=health.get("source"),
         applied_at=health.get("applied_at"),
         rejected=refusal,
-        cache_backend=cache.get("backend") if isinstance(cache, dict) else None,
+        cache_backend=(cache.get("backend") or "none") if isinstance(cache, dict) else None,
         heartbeat_at=now_utc().isoformat(),
         started_at=started_at,
         interval_s=interval_s,

@@ -72,7 +72,7 @@ class BlobSource:
     async def startup(self, sink: ReleaseSink) -> None:
         """Return once a config is written (by this poll or another source), retrying with backoff."""
         async for attempt in retrying_async(
-            f"startup: getting a valid config from {self.origin}",
+            f"startup: cannot get a valid config from {self.origin}",
             log,
             retry_on=Exception,  # the store, the pointer, the disk: every step is retried
             cap=min(30.0, self._interval),

@@ -94,7 +94,7 @@ class ServiceBusSource:
                     self.origin,
                     describe(exc),
                 )
-        async for attempt in retrying_async(f"service bus {self.origin}", log):
+        async for attempt in retrying_async(f"service bus {self.origin}: connection lost or refused", log):
             with attempt:
                 await self._receive_forever(sink)
 
@@ -174,7 +174,7 @@ class ServiceBusSource:
         """Offer, retrying transient failures with backoff for ``retry_seconds`` while renewing the lock."""
         async with self._locked(receiver, message):
             async for attempt in retrying_async(
-                f"service bus {self.origin}: release {announcement.version}", log, max_seconds=self._retry_seconds
+                f"service bus {self.origin}: release {announcement.version} not written yet", log, max_seconds=self._retry_seconds
             ):
                 with attempt:
                     return await sink.offer(announcement)

@@ -32,6 +32,7 @@ from gateway.validation import (
     secrets,
     semantics,
     structure,
+    trust,
     unenforced,
 )
 from gateway.validation.loader import LoadError, load_yaml
@@ -46,6 +47,8 @@ class ValidationOptions:
     mode: Mode = "replica"
     env: Mapping[str, str] = field(default_factory=dict)
     allowed_env: frozenset[str] | None = None
+    #: ``GATEWAY_ALLOWED_HOSTS`` patterns; None = any host (``gateway.validation.trust``).
+    allowed_hosts: tuple[str, ...] | None = None
     allow_literal_secrets: bool = False
     max_bytes: int = DEFAULT_MAX_CONFIG_BYTES
     semantic: bool = True
@@ -110,6 +113,9 @@ def validate(data: bytes, options: ValidationOptions | None = None) -> Validatio
         else None,
         allowed=options.allowed_env | defined if options.allowed_env is not None else None,
     )
+    # Hosts are judged on the values a replica would send to (its references resolved); the publisher
+    # sees references unresolved and checks the literal URLs only.
+    errors += trust.check_hosts(envrefs.resolve(config, env) if options.mode == "replica" else config, options.allowed_hosts)
     if not options.allow_literal_secrets:
         errors += secrets.check(config)
     errors += envsection.check(config, allow_literal_secrets=options.allow_literal_secrets)

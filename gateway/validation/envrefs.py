@@ -14,17 +14,24 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from gateway.errors import ConfigIssue
+from gateway.validation import trust
 from gateway.validation.paths import deployment_label, walk_strings
 
 PREFIX = "os.environ/"
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
+#: LiteLLM's ``get_secret`` also reads ``oidc/env/NAME`` from the process environment: a reference too.
+OIDC_ENV_PREFIX = "oidc/env/"
+
+
 def references(config: Any) -> Iterable[tuple[str, str]]:
-    """Yield ``(yaml_path, variable_name)`` for every reference in the document."""
+    """Yield ``(yaml_path, variable_name)`` for every reference (``os.environ/NAME``, ``oidc/env/NAME``)."""
     for path, _key, value in walk_strings(config):
         if value.startswith(PREFIX):
             yield path, value[len(PREFIX) :]
+        elif value.startswith(OIDC_ENV_PREFIX):
+            yield path, value[len(OIDC_ENV_PREFIX) :]
 
 
 def check(
@@ -42,8 +49,8 @@ def check(
         suffix = f" (used by {where})" if where else ""
         if not _NAME.match(name):
             issues.append(ConfigIssue(path, f"malformed reference {PREFIX}{name!r}: expected {PREFIX}NAME"))
-        elif allowed is not None and name not in allowed:
-            issues.append(ConfigIssue(path, f"environment variable {name} is not in the publisher's allow-list{suffix}"))
+        elif (refused := trust.env_issue(path, name, allowed, suffix)) is not None:
+            issues.append(refused)  # the gateway's own variables, and GATEWAY_ALLOWED_ENV (gateway.validation.trust)
         elif env is not None and not env.get(name):
             issues.append(
                 ConfigIssue(

@@ -23,9 +23,9 @@ from typing import Any
 
 from gateway.errors import ConfigIssue
 from gateway.redact import scrub
+from gateway.secret_shapes import secret_shape
 from gateway.validation.envrefs import PREFIX
 from gateway.validation.paths import walk_strings
-from gateway.secret_shapes import secret_shape
 
 SECRET_KEYS = frozenset(
     {

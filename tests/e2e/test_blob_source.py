@@ -16,6 +16,10 @@ from tests.support.azure_fixtures import azurite, blob_env, fresh_container  # n
 from tests.support.processes import MASTER_KEY, GatewayProcess, free_port, wait_until
 
 
+#: Publisher versions (Event Grid sequencers: 32 hex digits).
+V1, V2 = f"{1:032x}", f"{2:032x}"
+
+
 def _config(reply: str) -> bytes:
     return yaml.safe_dump(
         {"model_list": [{"model_name": "gpt-4", "litellm_params": {"model": "openai/gpt-4", "mock_response": reply}}]}
@@ -65,19 +69,19 @@ def test_release_pointer_is_followed_and_integrity_checked(azurite: Azurite, gat
     container = fresh_container(azurite, "pointer")
     v1 = _config("release one")
     container.upload_blob("config.yaml", _config("raw, ignored once a release exists"))
-    container.upload_blob(protocol.release_blob_name("0001"), v1)
-    pointer = protocol.CurrentPointer("0001", hashlib.sha256(v1).hexdigest(), protocol.release_blob_name("0001"), "etag1", "now")
+    container.upload_blob(protocol.release_blob_name(V1), v1)
+    pointer = protocol.CurrentPointer(V1, hashlib.sha256(v1).hexdigest(), protocol.release_blob_name(V1), "etag1", "now")
     container.upload_blob(protocol.CURRENT_BLOB, pointer.to_json())
     gw = gateway_factory(blob_env(azurite, "pointer", tmp_path / "applied.yaml", interval=1))
     assert _reply(gw.base_url) == "release one"
-    assert gw.health()["version"] == "0001"
+    assert gw.health()["version"] == V1
 
     tampered = _config("tampered")
-    container.upload_blob(protocol.release_blob_name("0002"), tampered)
-    wrong = protocol.CurrentPointer("0002", "0" * 64, protocol.release_blob_name("0002"), "etag2", "now")
+    container.upload_blob(protocol.release_blob_name(V2), tampered)
+    wrong = protocol.CurrentPointer(V2, "0" * 64, protocol.release_blob_name(V2), "etag2", "now")
     container.upload_blob(protocol.CURRENT_BLOB, wrong.to_json(), overwrite=True)
     health = wait_until(
-        lambda: (h := gw.health())["last_rejected"] and h["last_rejected"]["version"] == "0002" and h,
+        lambda: (h := gw.health())["last_rejected"] and h["last_rejected"]["version"] == V2 and h,
         timeout=15,
         what="integrity rejection",
     )

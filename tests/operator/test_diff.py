@@ -73,3 +73,11 @@ def test_unreadable_yaml_raises_load_error() -> None:
     """A file that is not YAML is a LoadError naming the problem, not a traceback."""
     with pytest.raises(LoadError):
         diff_bytes(BEFORE, b"model_list: [\n")
+
+
+def test_an_edited_api_base_is_a_changed_deployment() -> None:
+    """Changing a deployment's api_base pairs it by model: one "changed" entry, not a remove plus an add."""
+    before = b"model_list:\n  - model_name: g\n    litellm_params: {model: openai/g, api_base: os.environ/A}\n"
+    after = b"model_list:\n  - model_name: g\n    litellm_params: {model: openai/g}\n"
+    [change] = diff_bytes(before, after).deployments
+    assert change.kind == "changed" and [str(c) for c in change.fields] == ["- litellm_params.api_base: os.environ/A"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -244,18 +245,36 @@ def test_pipeline_refuses_replica_mode() -> None:
         handle_blob_created(event, store=None, sender=None, options=ValidationOptions(mode="replica"))  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("announced", [True, False], ids=["size-in-event", "size-from-download"])
+@pytest.mark.parametrize("announced", [True, False], ids=["size-in-event", "size-from-properties"])
 def test_oversized_upload_is_rejected_without_reading_it(harness: Harness, announced: bool) -> None:
-    """An upload over max_bytes is rejected with the limit in the status, from the event's size or the download's."""
+    """An upload over max_bytes is rejected with the limit in the status, and not one byte of its body was downloaded.
+
+    The store talks to Azurite through a client that records every response: no GET of
+    config.yaml may carry a body (the size comes from the event or from the properties).
+    """
     from dataclasses import replace
 
+    from azure.storage.blob import ContainerClient
+
+    responses: list[tuple[str, str, int]] = []
+
+    def record(pipeline_response: Any) -> None:
+        request, response = pipeline_response.http_request, pipeline_response.http_response
+        responses.append((request.method, request.url.split("?", 1)[0], int(response.headers.get("Content-Length") or 0)))
+
+    recording = ContainerClient.from_container_url(
+        harness.container.url, credential=harness.container.credential, raw_response_hook=record
+    )
     harness.options = replace(harness.options, max_bytes=1024)
     event = harness.upload(large_config(4096))
     if not announced:
         event["data"].pop("contentLength")
 
-    outcome = harness.handle(event)
+    outcome = harness.handle(event, store=ReleaseStore(recording))
 
+    body_bytes = sum(length for method, url, length in responses if method == "GET" and url.endswith("/config.yaml"))
+    assert body_bytes == 0, responses
+    assert responses, "the recording client saw no request: the test would prove nothing"
     assert outcome.result == "rejected"
     [issue] = outcome.errors
     assert "the limit is 1,024 bytes" in issue.message
