@@ -151,6 +151,7 @@ def _serve(args: argparse.Namespace) -> int:
             workers=settings.workers,
             timeout_graceful_shutdown=30,
             log_level="info",
+            **_uvicorn_log_config(),
         )
     finally:
         writer.terminate()
@@ -169,7 +170,15 @@ def _uvicorn_config(app: Any, settings: Settings) -> Any:
         timeout_graceful_shutdown=30,
         log_level="info",
         access_log=os.environ.get("GATEWAY_ACCESS_LOG", "false").lower() == "true",
+        **_uvicorn_log_config(),
     )
+
+
+def _uvicorn_log_config() -> dict[str, Any]:
+    """JSON logs: uvicorn keeps no handlers of its own, its lines go through the root (JSON) handler."""
+    from gateway import logs
+
+    return {"log_config": None} if logs.log_format(os.environ) == "json" else {}
 
 
 def _configured_master_key(path: Path) -> str | None:

@@ -104,16 +104,32 @@ def configure(env: Mapping[str, str] | None = None, *, stream: object = None) ->
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel((env.get("GATEWAY_LOG_LEVEL") or "INFO").upper())
+    adopt_library_loggers(json_mode=fmt == "json")
     return fmt
 
 
-def adopt_library_loggers() -> None:
-    """JSON mode: LiteLLM's and uvicorn's loggers lose their own handlers and go through the root one."""
-    for name in ("LiteLLM", "LiteLLM Proxy", "LiteLLM Router", "uvicorn", "uvicorn.error", "uvicorn.access"):
+#: LiteLLM's loggers: its own stream handler (every line printed twice next to ours) and an INFO
+#: line per chat request (8 lines per request in-process). WARNING and up, through the root handler
+#: only, unless GATEWAY_LOG_LEVEL=DEBUG.
+LITELLM_LOGGERS = ("LiteLLM", "LiteLLM Proxy", "LiteLLM Router")
+UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+
+
+def adopt_library_loggers(*, json_mode: bool | None = None) -> None:
+    """One handler per record: LiteLLM's (and in JSON mode uvicorn's) own handlers go, their lines go
+    through the root handler (redacting, text or JSON). Call again once LiteLLM is imported: it adds
+    its handler at import time."""
+    root_level = logging.getLogger().level
+    json_mode = log_format(os.environ) == "json" if json_mode is None else json_mode
+    for name in (*LITELLM_LOGGERS, *(UVICORN_LOGGERS if json_mode else ())):
         logger = logging.getLogger(name)
         for handler in list(logger.handlers):
             logger.removeHandler(handler)
         logger.propagate = True
+    for name in LITELLM_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG if root_level <= logging.DEBUG else logging.WARNING)
+    # azure-core logs every HTTP request at INFO (headers included); keep only its warnings.
+    logging.getLogger("azure").setLevel(max(logging.WARNING, root_level))
 
 
 def watch_status(status: object) -> None:

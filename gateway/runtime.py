@@ -79,17 +79,21 @@ class GatewayRuntime:
             self.judge = ReleaseJudge(self.file, self.options, self.status, on_written=lambda _r: self.watcher.poke())
             self.sources = build_sources(settings)
         # Replica reporting (ACK/NACK to status/replicas/) and /metrics: observers of self.status only.
-        from gateway import metrics
+        from gateway import logs, metrics
         from gateway.reporting.wiring import build_reporter
 
         self.reporter = build_reporter(settings, self.status, env=self.env, worker=role == "applier") if role != "writer" else None
         metrics.watch_runtime(self)
+        logs.watch_status(self.status)
         self._tasks: list[asyncio.Task[None]] = []
         self._proxy_task: asyncio.Task[None] | None = None
         self._proxy_stop = asyncio.Event()
 
     async def start(self) -> None:
         """Start background work; returns at once. Readiness follows ``status.ready``."""
+        from gateway import logs
+
+        logs.adopt_library_loggers()  # LiteLLM (and uvicorn) are imported by now: one handler per record
         if self.judge is not None:
             for source in self.sources:
                 self._tasks.append(asyncio.create_task(source.run(self.judge), name=source.origin))

@@ -70,14 +70,13 @@ class LitellmSettings(BaseModel):
 
 def config_model() -> type[BaseModel]:
     """The pydantic model of a whole config.yaml (built on demand: it imports LiteLLM for the router keys)."""
-    deployment = create_model(
-        "Deployment",
-        __config__=ConfigDict(extra="allow"),
-        model_name=(str, Field(min_length=1, description="the model group clients ask for")),
-        litellm_params=(_litellm_params(), ...),
-        model_info=(dict[str, Any] | None, None),
-        litellm_settings=(_deployment_settings() | None, None),
-    )
+    entry: dict[str, Any] = {
+        "model_name": (str, Field(min_length=1, description="the model group clients ask for")),
+        "litellm_params": (_litellm_params(), ...),
+        "model_info": (dict[str, Any] | None, None),
+        "litellm_settings": (_deployment_settings() | None, None),
+    }
+    deployment = create_model("Deployment", __config__=ConfigDict(extra="allow"), **entry)
     fields: dict[str, Any] = {
         "model_list": (list[deployment], ...),  # type: ignore[valid-type]
         "router_settings": (_router_settings() | None, None),

@@ -54,6 +54,8 @@ class ConfigStatus:
         self.applied: ApplyResult | None = None
         self.applied_at: str | None = None
         self.last_rejected: Rejection | None = None
+        #: Whether the latest verdict was a rejection (the brief, unauthenticated /health/config says only this).
+        self.last_release_rejected = False
         self.extras: dict[str, Callable[[], Any]] = {}
         #: Called (no arguments) after every apply, rejection and relabel: replica reports, metrics.
         #: They must be cheap and must not raise; a failing one is logged and skipped.
@@ -73,6 +75,7 @@ class ConfigStatus:
     def record_applied(self, result: ApplyResult) -> None:
         self.applied = result
         self.applied_at = _now()
+        self.last_release_rejected = False
         APPLIES.labels("applied").inc()
         APPLIED_INFO.set_to_current_time()
         self._changed()
@@ -86,6 +89,7 @@ class ConfigStatus:
 
     def record_rejected(self, version: str, sha256: str, errors: Sequence[ConfigIssue], stage: str) -> None:
         self.last_rejected = Rejection(version, sha256, tuple(errors), stage)
+        self.last_release_rejected = True
         APPLIES.labels("rejected").inc()
         self._changed()
 

@@ -57,26 +57,45 @@ i = 0
 while True:
     write_atomic(target, a if i % 2 == 0 else b)
     i += 1
+    print("wrote", i, flush=True)
 """
 
 
 def test_file_is_never_torn_when_the_writer_is_killed(tmp_path: Path) -> None:
-    """SIGKILL a writer of 4 MiB files 40 times at random moments: the file is always all-A or all-B."""
+    """SIGKILL a writer of 4 MiB files 40 times, after 0-3 completed writes: the file is always its last or next write.
+
+    The writer alternates A, B, A, ... and reports each completed write. After a kill with n
+    writes reported, the file must hold what the n-th write wrote (the previous run's content
+    for n = 0) or what the (n+1)-th wrote, if it completed but died before reporting; never
+    anything else. Waiting for some writes before killing makes sure kills land mid-stream.
+    """
+    big_a, big_b = b"A" * (4 * 1024 * 1024), b"B" * (4 * 1024 * 1024)
+    digest_a, digest_b = hashlib.sha256(big_a).hexdigest(), hashlib.sha256(big_b).hexdigest()
     target = tmp_path / "config.yaml"
-    write_atomic(target, b"A" * (4 * 1024 * 1024))
-    valid = {hashlib.sha256(b"A" * (4 * 1024 * 1024)).hexdigest(), hashlib.sha256(b"B" * (4 * 1024 * 1024)).hexdigest()}
+    write_atomic(target, big_a)
+    previous = digest_a
     rng = random.Random(1234)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    seen = set()
+    completed_writes = 0
     for _ in range(40):
         proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(target)], stdout=subprocess.PIPE, env=env)
         assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
-        time.sleep(rng.uniform(0.0, 0.08))
+        lines = [proc.stdout.readline() for _ in range(rng.randint(0, 3))]
+        time.sleep(rng.uniform(0.0, 0.05))
         proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
+        rest, _ = proc.communicate(timeout=10)
+        reported = [int(line.split()[1]) for line in [*lines, *rest.splitlines()] if line.startswith(b"wrote")]
+        n = max(reported, default=0)
+
+        def after(k: int, before: str = previous) -> str:
+            """The file's digest after the k-th write of this run (k = 0: what the last run left)."""
+            return before if k == 0 else (digest_a if k % 2 == 1 else digest_b)
+
         digest = hashlib.sha256(target.read_bytes()).hexdigest()
-        assert digest in valid, "the config file was torn by a killed writer"
-        seen.add(digest)
+        assert digest in {after(n), after(n + 1)}, f"torn or rolled back: {n} writes reported, file {digest[:12]}"
+        completed_writes += n
+        previous = digest
+    assert completed_writes > 0, "no write ever completed: the kills proved nothing"
     leftovers = [p.name for p in tmp_path.iterdir() if p.name != "config.yaml"]
     # A kill between mkstemp and os.replace can leave a temp file; it is never the config itself.
     assert all(name.startswith(".config.yaml.") and name.endswith(".tmp") for name in leftovers)

@@ -100,10 +100,7 @@ class RequireKey:
 
 def last_release_rejected(status: Any) -> bool:
     """Whether the most recent release this worker judged was refused (a later apply clears it)."""
-    rejected = status.last_rejected
-    if rejected is None:
-        return False
-    return status.applied_at is None or rejected.at >= status.applied_at
+    return bool(status.last_release_rejected)
 
 
 def config_view(status: Any, *, detailed: bool, redact: Callable[[Any], Any] = lambda body: body) -> dict[str, Any]:

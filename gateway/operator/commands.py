@@ -60,7 +60,7 @@ COMMANDS = frozenset({"status", "push", "diff", "history", "rollback"})
 
 
 def run(args: argparse.Namespace) -> int:
-    console = Console(highlight=False, soft_wrap=True)
+    console = Console(highlight=False)
     try:
         store = PipelineStore(locate(os.environ))
     except GatewayError as exc:
@@ -159,7 +159,8 @@ def _status(args: argparse.Namespace, store: PipelineStore, console: Console) ->
         console.print(f"last upload:     [{style}]{last['result']}[/] version {last['version']} at {last['at']}")
         for e in last["errors"]:
             console.print(Text(f"  error: {e['path'] + ': ' if e['path'] else ''}{e['message']}", style="red"))
-    table = Table("replica", "answer", "version", "sha256", "source", "cache", "heartbeat", "note", box=None, pad_edge=False)
+    table = Table("replica", "answer", "version", "sha256", "source", "cache", "heartbeat", box=None, pad_edge=False)
+    notes_by_replica: list[tuple[str, list[str]]] = []
     for r in snap["replicas"]:
         answer = {"ack": "ACK", "nack": "NACK", "waiting": "WAITING", "stopped": "STOPPED"}[r["state"]]
         notes = []
@@ -172,11 +173,16 @@ def _status(args: argparse.Namespace, store: PipelineStore, console: Console) ->
             notes.append(f"refused {r['rejected']['version']} ({r['rejected']['stage']}): {errors}")
         style = "red" if r["state"] == "nack" else "dim" if r["stale"] or r["state"] == "stopped" else "green"
         table.add_row(
-            r["replica_id"], Text(answer, style=style), r["version"] or "-", (r["sha256"] or "-")[:12], r["source"] or "-",
-            r["cache_backend"] or "-", f"{r['heartbeat_age_s']:.0f}s ago", " | ".join(notes),
+            r["replica_id"], Text(answer, style=style), Text(r["version"] or "-", no_wrap=True), (r["sha256"] or "-")[:12],
+            r["source"] or "-", r["cache_backend"] or "-", f"{r['heartbeat_age_s']:.0f}s ago",
         )  # fmt: skip
+        if notes:
+            notes_by_replica.append((r["replica_id"], notes))
     console.print(f"replicas ({len(snap['replicas'])}):")
     console.print(table)
+    for replica_id, notes in notes_by_replica:
+        for note in notes:
+            console.print(Text(f"  {replica_id}: {note}", style="yellow"))
     for name in snap["unreadable_reports"]:
         console.print(f"[yellow]unreadable report blob: {name}[/]")
     return ro.EXIT_OK
@@ -297,6 +303,7 @@ def _push(args: argparse.Namespace, store: PipelineStore, console: Console) -> i
 
 def _follow(store: PipelineStore, etag: str, timeout: float, console: Console, *, what: str) -> int:
     result = ro.follow(store, etag, timeout_s=timeout, console=console, what=what)
+    console.print()
     code = result.exit_code
     summary = {
         ro.EXIT_OK: f"done: version {result.version} applied by all {len(result.live)} live replica(s)",
@@ -343,6 +350,7 @@ def _history(args: argparse.Namespace, store: PipelineStore, console: Console) -
         print(json.dumps(rows, indent=2))
         return ro.EXIT_OK
     table = Table("version", "created", "sha256", "source etag", "verdict", "uploaded by", box=None, pad_edge=False)
+    table.columns[0].no_wrap = True
     for row in rows:
         verdict_text = str(row["verdict"]) + (" (current)" if row["current"] else "") + (f", rollback of {row['rollback_of']}" if row["rollback_of"] else "")
         style = "red" if row["verdict"] == "rejected" else "bold green" if row["current"] else ""

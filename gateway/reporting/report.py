@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from gateway.release import UNORDERED_PREFIX, is_newer
+
 REPORTS_PREFIX = "status/replicas/"
 #: A heartbeat older than this many intervals (plus ``STALE_GRACE_S``) means the replica stopped reporting.
 STALE_AFTER_INTERVALS = 3
@@ -23,6 +25,10 @@ STALE_GRACE_S = 5.0
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 State = Literal["ack", "nack", "waiting", "stopped"]
+
+
+def _ordered(version: str) -> bool:
+    return not version.startswith(UNORDERED_PREFIX)
 
 
 def report_blob_name(replica_id: str) -> str:
@@ -153,7 +159,11 @@ def from_status(
     applied_at = parse_time(health.get("applied_at"))
     refused_at = parse_time(rejected.get("at")) if rejected else None
     refusal = None
-    if rejected and refused_at is not None and (applied_at is None or refused_at >= applied_at):
+    serving = health.get("version")
+    # A refusal is a NACK until something newer is served: a later apply, or a relabel of the served
+    # bytes under a newer version (a rollback to what this replica kept serving).
+    superseded = bool(rejected and serving and _ordered(serving) and _ordered(str(rejected["version"])) and is_newer(serving, str(rejected["version"])))
+    if rejected and refused_at is not None and (applied_at is None or refused_at >= applied_at) and not superseded:
         refusal = Refusal(
             version=str(rejected["version"]),
             sha256=str(rejected.get("sha256", "")),

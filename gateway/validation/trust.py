@@ -49,7 +49,6 @@ RESERVED_ENV = (
     "IDENTITY_ENDPOINT",
     "MSI_SECRET",
     "MSI_ENDPOINT",
-    "GATEWAY_*",
     "AzureWebJobsStorage*",
 )
 #: Where a reserved name is the point of the field: the master key may come from the master key variable.

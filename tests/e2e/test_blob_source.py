@@ -15,7 +15,6 @@ from gateway import protocol
 from tests.support.azure_fixtures import azurite, blob_env, fresh_container  # noqa: F401 - fixture
 from tests.support.processes import MASTER_KEY, GatewayProcess, free_port, wait_until
 
-
 #: Publisher versions (Event Grid sequencers: 32 hex digits).
 V1, V2 = f"{1:032x}", f"{2:032x}"
 

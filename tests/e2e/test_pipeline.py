@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -161,8 +162,10 @@ def test_out_of_order_and_duplicate_messages_never_roll_back(stack: DevStack, co
                         message_id=protocol.message_id(notice.version, notice.sha256) + "-replayed",
                     )
                 )
-    # Both replayed messages get settled (completed as stale/duplicate) without any apply.
-    wait_until(lambda: stack.emulator.active_message_count("config-updates", "replica-1") == 0, timeout=15, what="settlement")
+    # Both replayed messages get settled (completed as stale/duplicate) without any apply, on every replica.
+    emulator = stack.emulator
+    wait_until(lambda: all(emulator.active_message_count("config-updates", r.name) == 0 for r in stack.running),
+               timeout=15, what=f"settlement on {[r.name for r in stack.running]}")
     for replica in stack.running:
         health = _health(stack, replica.url)
         assert (health["version"], health["sha256"]) == (newer_health["version"], newer_health["sha256"])
@@ -171,7 +174,7 @@ def test_out_of_order_and_duplicate_messages_never_roll_back(stack: DevStack, co
 
 def test_replayed_older_event_is_superseded(stack: DevStack, container: ContainerClient) -> None:
     """Event Grid redelivering an older upload's event after a newer upload changes nothing."""
-    from devstack.eventgrid import invoke_function
+    from devstack.eventgrid import invoke_function, load_function_app, to_functions_event
 
     first = _config(("gpt-4", "first"))
     container.upload_blob("config.yaml", first, overwrite=True)
@@ -180,8 +183,17 @@ def test_replayed_older_event_is_superseded(stack: DevStack, container: Containe
     second = _config(("gpt-4", "second"))
     container.upload_blob("config.yaml", second, overwrite=True)
     applied = _all_applied(stack, second)
-    invoke_function(old_event)  # its eTag no longer matches: superseded, nothing published
-    invoke_function(dict(stack.deliverer.delivered[-1]))  # a plain duplicate of the newest event
+    pointer_before = container.download_blob(protocol.CURRENT_BLOB).readall()
+    assert stack.emulator is not None
+    watch = f"replay-watch-{uuid.uuid4().hex[:8]}"
+    stack.emulator.add_subscription("config-updates", watch)  # sees every message published from now on
+    module, _functions = load_function_app()
+    publisher = module.get_publisher()  # what the Function's trigger calls, with the Function's settings
+    assert publisher.handle(to_functions_event(old_event)).result == "superseded"  # its eTag no longer matches
+    invoke_function(old_event)  # and through the trigger itself: returns normally, so Event Grid stops retrying
+    assert publisher.handle(to_functions_event(dict(stack.deliverer.delivered[-1]))).result == "duplicate"
+    assert stack.emulator.active_message_count("config-updates", watch) == 0, "a replayed event was published"
+    assert container.download_blob(protocol.CURRENT_BLOB).readall() == pointer_before
     assert [(_health(stack, r.url)["version"]) for r in stack.running] == [h["version"] for h in applied]
     assert _status(container, second).result == "accepted"
 

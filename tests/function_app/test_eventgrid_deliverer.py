@@ -25,13 +25,16 @@ def test_uploads_become_events_with_increasing_sequencers(harness: Harness) -> N
         for n in range(3):
             etags.append(harness.container.upload_blob("config.yaml", b"v%d" % n, overwrite=True).get_blob_properties().etag)
             _wait(lambda n=n: len(received) == n + 1)
+        # Another blob, then config.yaml again: once that event arrives, the deliverer has polled
+        # after other.yaml was written (no sleep-then-assert), and it announced only config.yaml.
         harness.container.upload_blob("other.yaml", b"ignored", overwrite=True)
-        time.sleep(0.2)
+        etags.append(harness.container.upload_blob("config.yaml", b"v3", overwrite=True).get_blob_properties().etag)
+        _wait(lambda: len(received) == 4)
     assert deliverer._thread is not None and not deliverer._thread.is_alive()
-    assert len(received) == 3
+    assert len(received) == 4 and all(e["subject"].endswith("/blobs/config.yaml") for e in received)
     sequencers = [e["data"]["sequencer"] for e in received]
     assert all(re.fullmatch(r"[0-9a-f]{32}", s) for s in sequencers)
-    assert sequencers == sorted(sequencers) and len(set(sequencers)) == 3
+    assert sequencers == sorted(sequencers) and len(set(sequencers)) == 4
     assert [e["data"]["eTag"] for e in received] == [etag.strip('"') for etag in etags]
     first = received[0]
     assert first["eventType"] == "Microsoft.Storage.BlobCreated"
@@ -39,7 +42,7 @@ def test_uploads_become_events_with_increasing_sequencers(harness: Harness) -> N
     assert first["topic"].endswith("/storageAccounts/devstoreaccount1")
     assert first["data"]["url"] == f"{harness.container.url}/config.yaml"
     assert (first["data"]["contentLength"], first["data"]["blobType"], first["data"]["api"]) == (2, "BlockBlob", "PutBlob")
-    assert len({e["id"] for e in received}) == 3
+    assert len({e["id"] for e in received}) == 4
     parsed = parse_event(first, container=harness.container.container_name)
     assert parsed.sequencer == sequencers[0] and parsed.etag == etags[0].strip('"')
 
@@ -85,7 +88,7 @@ def test_out_of_order_mode_holds_and_flushes_on_stop(harness: Harness) -> None:
     received: list[dict] = []
     deliverer = BlobEventDeliverer(harness.container, received.append, out_of_order=True, interval=0.05).start()
     harness.container.upload_blob("config.yaml", b"one", overwrite=True)
-    time.sleep(0.3)
+    _wait(lambda: deliverer._held is not None)  # the deliverer saw the upload and held it back
     assert received == []
     deliverer.stop()
     assert len(received) == 1 and received[0]["data"]["contentLength"] == 3

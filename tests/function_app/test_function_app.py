@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tomllib
@@ -100,19 +101,27 @@ def test_irrelevant_and_malformed_events_are_dropped_without_error(app_env: Harn
     assert app_env.receive() == []
 
 
-def test_transient_failure_raises_so_event_grid_retries(app_env: Harness, app_module: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A storage/Service Bus error escapes the handler (the invocation fails and Event Grid redelivers)."""
-    from azure.core.exceptions import ServiceRequestError
-
-    class Down:
-        def handle(self, event):
-            raise ServiceRequestError("connection refused")
+def test_transient_failure_raises_so_event_grid_retries(app_env: Harness, azurite: Azurite, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blob Storage unreachable: the invocation fails (so Event Grid redelivers) having written and sent nothing;
+    the redelivery, with storage back, publishes exactly once."""
+    from tests.support.processes import free_port
 
     event = app_env.upload(GOOD)
-    monkeypatch.setattr(app_module, "get_publisher", lambda: Down())
-    with pytest.raises(ServiceRequestError):
+    reachable = azurite.connection_string
+    unreachable = re.sub(r"127\.0\.0\.1:\d+", f"127.0.0.1:{free_port()}", reachable)
+    assert unreachable != reachable
+    monkeypatch.setenv("BLOB_CONNECTION_STRING", unreachable)
+    with pytest.raises(Exception) as info:  # whatever the SDK raises for a refused connection: it must escape
         invoke_function(event)
-    monkeypatch.undo()
+    assert "refused" in str(info.value).lower() or "connect" in str(info.value).lower(), repr(info.value)
+    assert app_env.status() is None and app_env.current() is None
+    assert app_env.receive() == []
+
+    monkeypatch.setenv("BLOB_CONNECTION_STRING", reachable)
+    invoke_function(event)  # Event Grid's redelivery
+    assert app_env.status().result == "accepted"
+    [message] = app_env.receive()
+    assert body(message) == GOOD
 
 
 def test_redelivered_event_through_the_function_is_a_no_op(app_env: Harness) -> None:

@@ -567,7 +567,7 @@ def test_main_outputs_cover_the_gateway_env():
     assert dotted(args[1]) == "identities.outputs.regionalEnv"
     regional_names = set(regional_env_names([r["name"] for r in parameters_file()["openAiRegions"]["value"]]))
 
-    fixed = {"LITELLM_YAML_REFRESH_INTERVAL", "LITELLM_YAML_STORAGE_PATH", "LITELLM_PORT"}
+    fixed = {"LITELLM_YAML_REFRESH_INTERVAL", "LITELLM_YAML_STORAGE_PATH", "LITELLM_PORT", "GATEWAY_LOG_FORMAT", "GATEWAY_REPORT_INTERVAL"}
     keys = set(configmap_data())
     assert keys - fixed <= static_names | regional_names
     assert static_names | regional_names <= keys

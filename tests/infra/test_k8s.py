@@ -124,6 +124,7 @@ def test_configmap_holds_the_env_table():
     assert data["LITELLM_YAML_STORAGE_PATH"] == "/var/run/litellm/config.yaml"
     assert data["LITELLM_PORT"] == "8000"
     assert data["SERVICEBUS_TOPIC"] == "config-updates"
+    assert data["GATEWAY_LOG_FORMAT"] == "json"  # one JSON object per log line in the cluster
     for key in ("BLOB_ACCOUNT_URL", "AZURE_TENANT_ID", "EASTUS_MI_CLIENT_ID", "WESTUS_MI_CLIENT_ID",
                 "SERVICEBUS_FULLY_QUALIFIED_NAMESPACE"):  # fmt: skip
         assert data[key], key

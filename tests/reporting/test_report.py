@@ -8,6 +8,7 @@ import pytest
 
 from gateway.apply.litellm_proxy import ApplyResult
 from gateway.errors import ConfigIssue
+from gateway.release import Release
 from gateway.reporting.report import ReplicaReport, from_status, now_utc, report_blob_name
 from gateway.status import ConfigStatus
 
@@ -96,3 +97,13 @@ def test_junk_is_not_a_report(junk: bytes) -> None:
     """Anything else in the prefix is refused with ValueError (the CLI lists it as unreadable)."""
     with pytest.raises(ValueError, match="not a replica report"):
         ReplicaReport.from_json(junk)
+
+
+def test_a_relabel_to_a_newer_version_clears_the_nack() -> None:
+    """A replica that refused 0002 and kept serving 0001's bytes ACKs when those bytes come back as 0003 (a rollback)."""
+    status = ConfigStatus()
+    status.record_applied(_applied("0001"))
+    status.record_rejected("0002", "b" * 64, [ConfigIssue("", "bad")], "validate")
+    status.relabel(Release(version="0003", data=b"", sha256="a" * 64, origin="servicebus:t/s"))
+    report = _report(status)
+    assert (report.state, report.version, report.rejected) == ("ack", "0003", None)

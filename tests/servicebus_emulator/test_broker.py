@@ -104,6 +104,14 @@ def test_fan_out_to_every_subscription(client: ServiceBusClient) -> None:
             receiver.complete_message(message)
 
 
+def _wait_past(moment: datetime.datetime, timeout: float = 10.0) -> None:
+    """Block until the clock has passed ``moment`` (a lock's end), bounded by ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while datetime.datetime.now(datetime.UTC) <= moment:
+        assert time.monotonic() < deadline, f"clock never passed {moment}"
+        time.sleep(0.02)
+
+
 def test_complete_removes_message(client: ServiceBusClient, emulator: ServiceBusEmulator) -> None:
     """Completing a peek-locked message deletes it from the subscription."""
     _publish(client, ServiceBusMessage(b"done"))
@@ -152,7 +160,7 @@ def test_lock_expiry_redelivers(client: ServiceBusClient) -> None:
     _publish(client, ServiceBusMessage(b"slow consumer"))
     with client.get_subscription_receiver(TOPIC, "short-lock") as receiver:
         [first] = _receive(receiver)
-        time.sleep(1.3)  # LockDuration is PT1S
+        # No sleep: _receive waits (bounded) for the redelivery the expiry of the 1 s lock causes.
         [second] = _receive(receiver)
         assert _body(second) == b"slow consumer"
         assert second.delivery_count == 1
@@ -184,11 +192,11 @@ def test_renew_message_lock_extends_locked_until(client: ServiceBusClient) -> No
     with client.get_subscription_receiver(TOPIC, "renewable") as receiver:  # LockDuration PT3S
         [message] = _receive(receiver)
         before = message.locked_until_utc
-        time.sleep(1.0)
+        _wait_past(before - datetime.timedelta(seconds=2))  # renew 1 s into the 3 s lock
         after = receiver.renew_message_lock(message)
-        assert after >= before + datetime.timedelta(seconds=0.9)
-        assert message.locked_until_utc == after
-        time.sleep(2.2)  # past the original lock, within the renewed one
+        assert after > before and message.locked_until_utc == after
+        _wait_past(before)  # the original lock has ended (the renewed one has not)
+        assert datetime.datetime.now(datetime.UTC) < after, "the machine was too slow to test within the renewed lock"
         assert receiver.receive_messages(max_wait_time=0.2) == []  # not redelivered
         receiver.complete_message(message)
 
