@@ -36,6 +36,8 @@ _LOG = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_CAS_ATTEMPTS = 8
+#: current.json and status blobs are a few KiB (a status lists at most every validation error).
+JSON_MAX_BYTES = 1024 * 1024
 #: Upload metadata copied onto the release blob (set by ``genai-gateway push`` / ``rollback``).
 CARRIED_METADATA = ("uploaded_by", "rollback_of")
 _JSON = ContentSettings(content_type="application/json")
@@ -145,8 +147,12 @@ class ReleaseStore:
             _LOG.debug("%s already written with the same bytes", name)
         return name
 
-    def read_release(self, blob_name: str) -> bytes:
-        return self.container.get_blob_client(blob_name).download_blob().readall()
+    def read_release(self, blob_name: str, *, max_bytes: int = 32 * 1024 * 1024) -> bytes:
+        """A release blob, read at most ``max_bytes + 1`` bytes (``TooLarge`` beyond ``max_bytes``)."""
+        data = self.container.get_blob_client(blob_name).download_blob(offset=0, length=max_bytes + 1).readall()
+        if len(data) > max_bytes:
+            raise TooLarge(len(data), max_bytes)
+        return data
 
     # -- releases/current.json -------------------------------------------------------------
     def read_current(self) -> tuple[CurrentPointer | None, str | None]:
@@ -185,13 +191,17 @@ class ReleaseStore:
 
     # -- helpers ---------------------------------------------------------------------------
     def _read_json(self, name: str, parse: Callable[[bytes], T]) -> tuple[T | None, str | None]:
+        """A small JSON blob and its ETag; a ranged read of at most ``JSON_MAX_BYTES + 1`` bytes,
+        so an oversized (hand-written) blob is reported as unreadable instead of read whole."""
         try:
-            downloader = self.container.get_blob_client(name).download_blob()
+            downloader = self.container.get_blob_client(name).download_blob(offset=0, length=JSON_MAX_BYTES + 1)
         except ResourceNotFoundError:
             return None, None
         etag = downloader.properties.etag
         raw = downloader.readall()
         try:
+            if len(raw) > JSON_MAX_BYTES:
+                raise ValueError(f"larger than {JSON_MAX_BYTES:,} bytes")
             return parse(raw), etag
         except (ValueError, KeyError, TypeError) as exc:
             _LOG.warning("%s is unreadable (%s); it will be replaced", name, exc)

@@ -295,3 +295,29 @@ def test_global_max_parallel_requests_is_enforced_with_429(stack: Stack) -> None
     assert all(r.headers["retry-after"] == "1" for r in extra)
     assert assert_openai_error(extra[0])["code"] == "rate_limit_exceeded"
     assert sorted(results) == [200, 200] and stack.upstream_calls() == 2
+
+
+def test_per_deployment_max_parallel_requests_is_a_cap_not_a_queue(stack: Stack) -> None:
+    """docs/differences.md: a request finding every slot of the group in use is answered 429 at once
+    (after the router has tried the group's other deployments), not queued until a slot frees."""
+    data = yaml.safe_load(config_bytes(stack))
+    for model in data["model_list"]:
+        model["litellm_params"]["max_parallel_requests"] = 1
+    apply(stack, yaml.safe_dump(data, sort_keys=False).encode())
+    for fake in (stack.east, stack.west):
+        fake.enqueue(Fault(delay_s=6))
+    results: list[int] = []
+    held = [threading.Thread(target=lambda: results.append(stack.post({"model": "gpt-4", "messages": HI}).status_code))
+            for _ in range(2)]
+    for thread in held:
+        thread.start()
+    wait_until(lambda: len(stack.east.requests) == 1 and len(stack.west.requests) == 1, timeout=30,
+               what="one request held on each deployment")
+    extra = stack.post({"model": "gpt-4", "messages": HI})
+    still_held = sum(thread.is_alive() for thread in held)
+    for thread in held:
+        thread.join(timeout=30)
+    assert extra.status_code == 429, extra.text
+    assert_openai_error(extra)  # an OpenAI-shaped body, like every other error
+    assert still_held == 2, "the 429 came while both slots were still taken: it was not queued behind them"
+    assert sorted(results) == [200, 200] and stack.upstream_calls() == 2
