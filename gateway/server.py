@@ -17,11 +17,11 @@ from typing import Any
 from gateway import front
 from gateway.apply.litellm_proxy import proxy_app
 from gateway.front import exposure
+from gateway.front.keycheck import KeyCheck, litellm_master_keys
 from gateway.front.retry_after import wait_headers
-from gateway.keycheck import KeyCheck, litellm_master_keys
+from gateway.front.tracebacks import TracebackScrubber
 from gateway.redact import scrub_tree
 from gateway.runtime import GatewayRuntime
-from gateway.tracebacks import TracebackScrubber
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +41,8 @@ _NOT_READY = front.OpenAIError(503, "gateway not ready: no valid config applied 
 class GatewayApp:
     def __init__(self, runtime: GatewayRuntime) -> None:
         self.runtime = runtime
-        # A wrong key gets an OpenAI-style 401, not LiteLLM's 400 "No connected db." (gateway.keycheck);
-        # no response carries a Python traceback (gateway.tracebacks). Around both, the front
+        # A wrong key gets an OpenAI-style 401, not LiteLLM's 400 "No connected db." (gateway.front.keycheck);
+        # no response carries a Python traceback (gateway.front.tracebacks). Around both, the front
         # (gateway.front): OpenAI error bodies, retry-after, request size and concurrency caps, body checks.
         # No request reaches LiteLLM without a key (exposure.RequireKey), whatever LiteLLM or a config makes public.
         self._litellm = front.build(

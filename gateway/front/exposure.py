@@ -15,7 +15,7 @@ So the surface is deny-by-default:
   a key says only ``ready``, ``version``, ``sha256`` and whether the last
   release was rejected (``config_view``);
 * every other request must present a key (a wrong one gets 401 from
-  ``gateway.keycheck``; none gets 401 here), whatever LiteLLM or a config says;
+  ``gateway.front.keycheck``; none gets 401 here), whatever LiteLLM or a config says;
 * ``CLOSED_PATHS`` are LiteLLM routes the gateway does not serve even with the
   master key (404).
 
@@ -32,7 +32,7 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.front.errors import OpenAIError, send_error
-from gateway.keycheck import presented_key
+from gateway.front.keycheck import presented_key
 
 #: Path -> why it needs no key. The gateway answers each one itself.
 PUBLIC_PATHS: Mapping[str, str] = {
@@ -77,7 +77,7 @@ def key_is_valid(scope: Scope, valid_keys: Iterable[str]) -> bool | None:
 class RequireKey:
     """ASGI middleware in front of LiteLLM: 404 on ``CLOSED_PATHS``, 401 for a request that carries no key.
 
-    A key's *value* is checked further in (``gateway.keycheck``); this layer only makes
+    A key's *value* is checked further in (``gateway.front.keycheck``); this layer only makes
     sure no LiteLLM route, present or future, public by LiteLLM or by a config, is
     reachable anonymously.
     """

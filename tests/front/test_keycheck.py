@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from gateway.keycheck import KeyCheck, presented_key
+from gateway.front.keycheck import KeyCheck, presented_key
 
 GOOD = "sk-good-" + "g" * 32
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from gateway.tracebacks import TracebackScrubber
+from gateway.front.tracebacks import TracebackScrubber
 
 TRACE = 'litellm.APIConnectionError: AzureException - bad api_version\nTraceback (most recent call last):\n  File "/x/main.py", line 1, in f\nTypeError: boom'
 
