@@ -187,7 +187,10 @@ class ProxyApplier:
 
         router_settings = resolved.get("router_settings") or {}
         known = router_setting_names()
-        router = litellm.Router(
+        from gateway.apply.failover import FailoverRouter  # imports LiteLLM: lazily, like this method
+
+        # A retry never goes back to a deployment that already failed for the same request (issue 8, item 10).
+        router = FailoverRouter(
             model_list=model_list,
             cache_responses=cache is not None,
             router_general_settings=RouterGeneralSettings(async_only_mode=True),
