@@ -6,7 +6,9 @@
 #   2. requirements/dev.txt    (uv --require-hashes --no-deps --no-build-isolation) runtime +
 #                              test + dev extras; the lock is complete, `uv pip check` proves it;
 #   3. the project itself, editable, --no-deps (every dependency came from the lock).
-# uv instead of pip for step 2: same hash checks, about 10x faster on a fresh clone.
+# uv instead of pip for step 2: same hash checks, about 10x faster on a fresh clone. It compiles
+# bytecode at install time as pip does (--compile-bytecode): without it, the first process to import
+# LiteLLM compiles ~1,000 modules, and gateway processes started together all time out doing it.
 # Used by `make install` (so by `make run`) and `make install-test` (so by `make test`).
 # A stamp of the inputs' sha256 skips the installs when nothing changed.
 set -euo pipefail
@@ -25,7 +27,7 @@ fi
 echo "installing the python environment from requirements/build.txt and requirements/dev.txt (hash-checked)"
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements/build.txt
 export VIRTUAL_ENV="$PWD/$VENV"
-"$VENV/bin/uv" pip install --quiet --python "$VENV/bin/python" --require-hashes --no-deps --no-build-isolation -r requirements/dev.txt
+"$VENV/bin/uv" pip install --quiet --python "$VENV/bin/python" --require-hashes --no-deps --no-build-isolation --compile-bytecode -r requirements/dev.txt
 "$VENV/bin/uv" pip install --quiet --python "$VENV/bin/python" --no-deps --no-build-isolation -e .
 "$VENV/bin/uv" pip check --python "$VENV/bin/python"
 echo "$want" > "$stamp"
