@@ -18,7 +18,7 @@ install_tool() {  # venv lock
   fi
   echo "installing $lock into $venv (hash-checked)"
   [ -x "$venv/bin/python" ] || "$PYTHON" -m venv "$venv"
-  .venv/bin/uv pip install --quiet --python "$venv/bin/python" --require-hashes --no-deps --only-binary :all: -r "$lock"
+  .venv/bin/uv pip install --quiet --python "$venv/bin/python" --require-hashes --no-deps --only-binary :all: --compile-bytecode -r "$lock"
   echo "$want" > "$stamp"
 }
 
