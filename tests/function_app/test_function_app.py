@@ -179,8 +179,11 @@ def test_function_requirements_pin_the_gateways_litellm() -> None:
     """requirements.txt pins the same litellm and azure-servicebus as pyproject.toml, and host.json is v2 with a bundle."""
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     pins = {line.split("==")[0].split("[")[0]: line.split("==")[1] for line in pyproject if "==" in line}
+    # A hash lock: "name==version \" lines, each followed by its --hash lines.
     requirements = [
-        line.strip() for line in (APP_DIR / "requirements.txt").read_text().splitlines() if line.strip() and not line.startswith("#")
+        line.strip().rstrip("\\").strip()
+        for line in (APP_DIR / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith(("#", "--hash"))
     ]
     assert f"litellm=={pins['litellm']}" in requirements
     assert f"azure-servicebus=={pins['azure-servicebus']}" in requirements
