@@ -42,6 +42,7 @@ PUBLIC_PATHS: Mapping[str, str] = {
     "/health/liveliness": "Kubernetes liveness: 200 while the process runs",
     "/health/liveness": "alias of /health/liveliness",
     "/health/live": "alias of /health/liveliness",
+    "/metrics": "Prometheus text for the scraper; says no more than the keyless /health/config (no secret, no identity)",
 }
 #: LiteLLM routes the gateway never serves, with or without a key -> why.
 CLOSED_PATHS: Mapping[str, str] = {

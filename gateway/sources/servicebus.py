@@ -171,7 +171,15 @@ class ServiceBusSource:
             raise UnbackedRelease(notice.version, f"{notice.release_blob} records sha256 {recorded[:12]}…, the notice {notice.sha256[:12]}…")
 
     async def _offer_while_locked(self, receiver: Any, message: Any, sink: ReleaseSink, announcement: Announcement) -> Verdict:
-        """Offer, retrying transient failures with backoff for ``retry_seconds`` while renewing the lock."""
+        """Offer; on a transient failure retry with backoff for ``retry_seconds`` while renewing the lock.
+
+        The first attempt runs without a lock renewer: closing one costs up to a second, which
+        would delay every settlement (and so the next message) on the common, healthy path.
+        """
+        try:
+            return await sink.offer(announcement)
+        except Exception as exc:  # noqa: BLE001 - transient until proven otherwise: retried below
+            log.warning("service bus %s: release %s not written yet (%s); retrying while holding the lock", self.origin, announcement.version, describe(exc))
         async with self._locked(receiver, message):
             async for attempt in retrying_async(
                 f"service bus {self.origin}: release {announcement.version} not written yet", log, max_seconds=self._retry_seconds
