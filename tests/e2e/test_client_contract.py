@@ -300,7 +300,8 @@ def test_global_max_parallel_requests_is_enforced_with_429(stack: Stack) -> None
 def test_per_deployment_max_parallel_requests_is_a_cap_not_a_queue(stack: Stack) -> None:
     """docs/differences.md: a request finding every slot of the group in use is answered 429 at once
     (after the router has tried the group's other deployments), not queued until a slot frees."""
-    data = yaml.safe_load(config_bytes(stack))
+    # Retries on: a request that picks the busy deployment first moves on to the free one.
+    data = yaml.safe_load(config_bytes(stack, router={"num_retries": 2}))
     for model in data["model_list"]:
         model["litellm_params"]["max_parallel_requests"] = 1
     apply(stack, yaml.safe_dump(data, sort_keys=False).encode())
