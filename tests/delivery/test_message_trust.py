@@ -65,9 +65,9 @@ async def test_forged_notice_is_dead_lettered_and_cannot_poison_the_order(
     old = config("genuine v1")
     v1 = await publish(harness, old)
     async with pushed_replica(harness, azurite, emulator, tmp_path) as replica:
-        assert await replica.wait_for(lambda: replica.version == v1, 30)
+        assert await replica.wait_for(lambda: replica.version == v1, 60)
         await asyncio.to_thread(_send, harness, **FORGERIES[forgery](old))
-        assert await replica.wait_for(lambda: len(emulator.dead_letter_messages(TOPIC, harness.subscription)) == 1, 20), (
+        assert await replica.wait_for(lambda: len(emulator.dead_letter_messages(TOPIC, harness.subscription)) == 1, 60), (
             f"{forgery}: not dead-lettered"
         )
         [dead] = emulator.dead_letter_messages(TOPIC, harness.subscription)
@@ -75,7 +75,7 @@ async def test_forged_notice_is_dead_lettered_and_cannot_poison_the_order(
         assert dead.dead_letter_error_description
         assert replica.version == v1 and replica.applier.applied == [v1]
         v2 = await publish(harness, config("genuine v2"))
-        assert await replica.wait_for(lambda: replica.version == v2, 20), f"{forgery}: the next genuine release did not apply"
+        assert await replica.wait_for(lambda: replica.version == v2, 60), f"{forgery}: the next genuine release did not apply"
 
 
 async def test_genuine_inline_notice_is_backed_by_one_metadata_read(
@@ -83,7 +83,7 @@ async def test_genuine_inline_notice_is_backed_by_one_metadata_read(
 ) -> None:
     v1 = await publish(harness, config("first"))
     async with pushed_replica(harness, azurite, emulator, tmp_path) as replica:
-        assert await replica.wait_for(lambda: replica.version == v1, 30)
+        assert await replica.wait_for(lambda: replica.version == v1, 60)
         v2 = await publish(harness, config("second, inline"))
         assert await replica.wait_for(lambda: replica.version == v2, 20)
         assert f"read:{protocol.release_blob_name(v1)}" in replica.faults.calls, "the counter sees the startup download"
