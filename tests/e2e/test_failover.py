@@ -86,9 +86,7 @@ def apply(stack: Stack, east_url: str | None = None) -> None:
     digest = hashlib.sha256(data).hexdigest()
     wait_until(lambda: stack.gateway.health()["sha256"] == digest, timeout=60, what=f"apply of {digest[:12]}")
     for fake in (stack.east, stack.west):
-        with fake._lock:
-            fake.requests.clear()
-            fake._faults.clear()
+        fake.reset()
 
 
 @pytest.fixture(scope="module")

@@ -104,6 +104,12 @@ class FakeLLMServer:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     # -- scripting ---------------------------------------------------------
+    def reset(self) -> None:
+        """Forget recorded requests and pending faults (between cases sharing one server)."""
+        with self._lock:
+            self.requests.clear()
+            self._faults.clear()
+
     def enqueue(self, *faults: Fault) -> None:
         with self._lock:
             self._faults.extend(faults)
