@@ -199,8 +199,8 @@ class DevStack:
         container = ContainerClient.from_connection_string(self.azurite.connection_string, self.container)
         self.deliverer = BlobEventDeliverer(container, invoke_function, blob_name=self.config_blob)
         self.deliverer.start()
-        # Import the Function and LiteLLM (its validator builds a Router) now, while the replicas
-        # boot, instead of on the first upload, as a warm Functions worker would have.
+        # Import the Function now, while the replicas boot, as a Functions worker does at start;
+        # its warm-up (LiteLLM import, first Router build) runs then, not on the first upload.
         threading.Thread(target=_warm_function, name="warm-function", daemon=True).start()
 
     def start_redis(self) -> None:
@@ -290,10 +290,8 @@ class DevStack:
 
 def _warm_function() -> None:
     from devstack.eventgrid import load_function_app
-    from gateway.validation import semantics
 
-    load_function_app()
-    semantics.router_setting_names()
+    load_function_app()  # importing function_app starts its own warm-up thread
 
 
 def _terminate(proc: subprocess.Popen[bytes]) -> None:

@@ -59,6 +59,18 @@ def get_publisher() -> Publisher:
         return _cached[1]
 
 
+def warm_up() -> None:
+    """Pay LiteLLM's import and first Router build before the first event (``Publisher.warm``); never raises."""
+    try:
+        get_publisher().warm()
+    except Exception:  # noqa: BLE001 - a failed warm-up only means the first event pays the costs itself
+        _LOG.warning("publisher warm-up failed; the first event pays its one-time costs", exc_info=True)
+
+
+# In the background, so the host indexes the function at once; an event that arrives first waits on the same imports.
+threading.Thread(target=warm_up, name="publisher-warm-up", daemon=True).start()
+
+
 @app.function_name("on_config_blob_created")
 @app.event_grid_trigger(arg_name="event")
 def on_config_blob_created(event: func.EventGridEvent) -> None:

@@ -131,10 +131,12 @@ def _serve(args: argparse.Namespace) -> int:
         else:  # the config's key would override a generated one: never print a key that does not work
             print(f"\n  Master key: {named} in {settings.local_config}\n", flush=True)
     if settings.workers == 1:
+        from gateway import heap
         from gateway.runtime import GatewayRuntime
         from gateway.server import GatewayApp
 
         app = GatewayApp(GatewayRuntime(settings))
+        heap.freeze_startup_heap()  # LiteLLM is imported now, no config applied yet
         uvicorn.Server(_uvicorn_config(app, settings)).run()
         return 0
     # Several workers: one writer process, N appliers watching the same file.
@@ -215,9 +217,13 @@ def _local_master_key(settings: Settings) -> Settings:
 
 
 def _sync(args: argparse.Namespace) -> int:
+    from gateway import heap
     from gateway.runtime import GatewayRuntime
+    from gateway.validation import semantics
 
     guard_replica()
+    semantics.router_setting_names()  # import LiteLLM now (validation needs it), so it is frozen with the rest
+    heap.freeze_startup_heap()
     settings = _settings(args)
     runtime = GatewayRuntime(settings, role="writer")
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.apply import health_auth
+from gateway.apply.retire import RetiredRouters
 from gateway.cache.responses import ResponseCaches
 from gateway.errors import ApplyError
 from gateway.release import Release
@@ -43,7 +44,8 @@ log = logging.getLogger(__name__)
 _MISSING = object()
 #: litellm_settings keys handled by dedicated code instead of ``setattr(litellm, key, value)``.
 _SPECIAL_SETTINGS = frozenset({"cache", "cache_params", "callbacks", "success_callback", "failure_callback"})
-_CALLBACK_LISTS = (
+#: LiteLLM's module-level callback lists (the applier swaps what a config put there; tests check none grows).
+CALLBACK_LISTS = (
     "callbacks",
     "success_callback",
     "failure_callback",
@@ -117,6 +119,8 @@ class ProxyApplier:
         self._gateway_installed: tuple[Any, ...] = ()
         self._fingerprint: str | None = None
         self._cache_key: str | None = None
+        #: Frees LiteLLM's global entries for retired Routers' deployments (memory soak, issue 8 item 11).
+        self._retired = RetiredRouters()
 
     async def apply(self, release: Release, config: dict[str, Any]) -> ApplyResult:
         """Apply one validated config; raise ``ApplyError`` and keep the previous one live on failure."""
@@ -130,6 +134,7 @@ class ProxyApplier:
             prepared = time.perf_counter()
             await self._caches.activate(plan.cache)
             old_cache = self._current_cache()
+            old_router = self._current_router()
             try:
                 flushed = self._commit(plan, release)
             except ApplyError:
@@ -139,6 +144,8 @@ class ProxyApplier:
             done = time.perf_counter()
             if old_cache is not plan.cache:
                 await self._caches.retire(old_cache, keep=plan.cache)
+            await self._retired.retire(old_router)
+            del old_router
         result = ApplyResult(
             version=release.version,
             sha256=release.sha256,
@@ -220,6 +227,12 @@ class ProxyApplier:
 
         return litellm.cache
 
+    @staticmethod
+    def _current_router() -> Any:
+        from litellm.proxy import proxy_server as ps
+
+        return ps.llm_router
+
     def _commit(self, plan: _Plan, release: Release) -> bool:
         import litellm
         from litellm.proxy import proxy_server as ps
@@ -272,10 +285,10 @@ class ProxyApplier:
         from litellm.proxy.proxy_server import premium_user
         from litellm.proxy.types_utils.utils import get_instance_fn
 
-        for name in _CALLBACK_LISTS:
+        for name in CALLBACK_LISTS:
             entries = getattr(litellm, name)
             entries[:] = [cb for cb in entries if id(cb) not in self._user_callback_ids]
-        before = {id(cb) for name in _CALLBACK_LISTS for cb in getattr(litellm, name)}
+        before = {id(cb) for name in CALLBACK_LISTS for cb in getattr(litellm, name)}
         if settings.get("callbacks"):
             initialize_callbacks_on_proxy(
                 value=settings["callbacks"],
@@ -304,7 +317,7 @@ class ProxyApplier:
         health_auth.install(lambda: self._gateway_installed)
         self._user_callback_ids = {
             id(cb)
-            for name in _CALLBACK_LISTS
+            for name in CALLBACK_LISTS
             for cb in getattr(litellm, name)
             if id(cb) not in before and all(cb is not w for w in wanted)
         }
@@ -354,4 +367,7 @@ def proxy_lifespan(master_key: str) -> AbstractAsyncContextManager[Any]:
 def proxy_app() -> Any:
     from litellm.proxy import proxy_server as ps
 
+    from gateway.apply import optional_imports
+
+    optional_imports.pin_unavailable()
     return ps.app

@@ -310,3 +310,47 @@ def test_concurrent_deliveries_of_one_event_agree(harness: Harness, azurite, emu
     messages = harness.receive()
     assert 1 <= len(messages) == results.count("published")
     assert {m.message_id for m in messages} == {protocol.message_id(event["data"]["sequencer"], sha256_hex(GOOD))}
+
+
+def test_warm_opens_the_sender_and_validates_before_any_event(harness: Harness, azurite, emulator) -> None:
+    """``Publisher.warm`` (run by the Function at worker start) opens the AMQP link and builds a Router off the event path."""
+    from gateway.publisher import Publisher, PublisherSettings
+
+    env = {
+        "BLOB_CONNECTION_STRING": azurite.connection_string,
+        "SERVICEBUS_CONNECTION_STRING": emulator.connection_string,
+        "BLOB_DOC_CONTAINER": harness.container.container_name,
+    }
+    publisher = Publisher.from_settings(PublisherSettings.from_env(env))
+    try:
+        assert publisher._sender is None  # nothing connected before the warm-up
+        publisher.warm()
+        link = publisher.sender._sender._handler  # the SDK's AMQP client: created when the link opens
+        assert link is not None
+        outcome = publisher.handle(harness.upload(GOOD))
+        assert outcome.result == "published"
+        assert publisher.sender._sender._handler is link  # the event reused the warm link
+    finally:
+        publisher.close()
+    assert [m.message_id for m in harness.receive()] == [protocol.message_id(outcome.version, sha256_hex(GOOD))]
+
+
+def test_warm_raises_when_service_bus_is_unreachable(harness: Harness, azurite) -> None:
+    """The Function's warm_up logs this and goes on; the first event then connects (and retries) itself."""
+    from azure.servicebus.exceptions import ServiceBusError
+
+    from gateway.publisher import Publisher, PublisherSettings
+    from tests.support.processes import free_port
+
+    dead = f"Endpoint=sb://127.0.0.1:{free_port()};SharedAccessKeyName=k;SharedAccessKey=dmFsdWU=;UseDevelopmentEmulator=true"
+    env = {
+        "BLOB_CONNECTION_STRING": azurite.connection_string,
+        "SERVICEBUS_CONNECTION_STRING": dead,
+        "BLOB_DOC_CONTAINER": harness.container.container_name,
+    }
+    publisher = Publisher.from_settings(PublisherSettings.from_env(env))
+    try:
+        with pytest.raises(ServiceBusError):
+            publisher.warm()
+    finally:
+        publisher.close()
