@@ -38,12 +38,12 @@ wrk.headers["Authorization"] = "Bearer %s"
 @dataclass(frozen=True)
 class WrkRun:
     rps: float
-    cpu_ms: float  # server CPU (user + system) per completed request
     p50_ms: float
     p99_ms: float
     requests: int
     non_2xx: int
     socket_errors: int
+    cpu_ms: float = float("nan")  # server CPU (user + system) per completed request, filled in by main()
 
 
 def _ms(text: str) -> float:
@@ -58,7 +58,7 @@ def parse_wrk(output: str) -> WrkRun:
     requests = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
-    return WrkRun(rps, float("nan"), p50, p99, requests, int(non_2xx.group(1)) if non_2xx else 0,
+    return WrkRun(rps, p50, p99, requests, int(non_2xx.group(1)) if non_2xx else 0,
                   sum(int(g) for g in errors.groups()) if errors else 0)
 
 

@@ -8,7 +8,6 @@ and record every request. Each test writes the config it needs and waits until
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import threading
@@ -23,6 +22,7 @@ import pytest
 import yaml
 
 from tests.fakes.fake_llm_server import FakeLLMServer, Fault
+from tests.support.file_gateway import apply_config, azure_deployment, file_gateway
 from tests.support.processes import MASTER_KEY, GatewayProcess, wait_until
 
 AUTH = {"Authorization": f"Bearer {MASTER_KEY}"}
@@ -57,11 +57,7 @@ class Stack:
 
 
 def deployment(fake: FakeLLMServer, name: str, group: str = "gpt-4") -> dict[str, Any]:
-    return {
-        "model_name": group,
-        "litellm_params": {"model": f"azure/{name}", "api_base": fake.base_url, "api_key": "os.environ/FAKE_AZURE_KEY",
-                           "api_version": "2024-06-01"},
-    }
+    return azure_deployment(fake.base_url, name, group)
 
 
 def config_bytes(stack: Stack, *, both: bool = True, router: dict[str, Any] | None = None,
@@ -76,34 +72,17 @@ def config_bytes(stack: Stack, *, both: bool = True, router: dict[str, Any] | No
 
 def apply(stack: Stack, data: bytes) -> None:
     """Write the config, wait until it is applied, and forget earlier upstream calls and cooldowns."""
-    stack.config.write_bytes(data)
-    digest = hashlib.sha256(data).hexdigest()
-    wait_until(lambda: stack.gateway.health()["sha256"] == digest, timeout=60, what=f"apply of {digest[:12]}")
-    for fake in (stack.east, stack.west):
-        fake.reset()
+    apply_config(stack.gateway, stack.config, data, (stack.east, stack.west))
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     work = tmp_path_factory.mktemp("contract")
-    with FakeLLMServer("east") as east, FakeLLMServer("west") as west:
-        proc = GatewayProcess(
-            args=["serve", "--config", str(work / "config.yaml")],
-            env={
-                "LITELLM_MASTER_KEY": MASTER_KEY,
-                "FAKE_AZURE_KEY": "fake-azure-key-" + "0" * 16,
-                "LITELLM_YAML_STORAGE_PATH": str(work / "applied" / "config.yaml"),
-                "GATEWAY_FILE_POLL_INTERVAL": "0.1",
-            },
-            log_path=work / "gateway.log",
-        )
+    with FakeLLMServer("east") as east, FakeLLMServer("west") as west, file_gateway(work) as proc:
         result = Stack(proc, work / "config.yaml", east, west)
         result.config.write_bytes(config_bytes(result))
         proc.start(timeout=240)
-        try:
-            yield result
-        finally:
-            proc.stop()
+        yield result
 
 
 # -- the schema every error body must match -------------------------------------------------------

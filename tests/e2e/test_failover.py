@@ -9,7 +9,6 @@ recovers it serves traffic again. Counts only, no timing asserts.
 
 from __future__ import annotations
 
-import hashlib
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ import pytest
 import yaml
 
 from tests.fakes.fake_llm_server import FakeLLMServer, Fault, _Handler
+from tests.support.file_gateway import apply_config, azure_deployment, file_gateway
 from tests.support.processes import MASTER_KEY, GatewayProcess, wait_until
 
 AUTH = {"Authorization": f"Bearer {MASTER_KEY}"}
@@ -63,55 +63,29 @@ class Stack:
                           headers=AUTH, timeout=60)
 
 
-def deployment(base_url: str, name: str) -> dict[str, Any]:
-    return {
-        "model_name": "gpt-4",
-        "litellm_params": {"model": f"azure/{name}", "api_base": base_url, "api_key": "os.environ/FAKE_AZURE_KEY",
-                           "api_version": "2024-06-01"},
-    }
-
-
-def apply(stack: Stack, east_url: str | None = None) -> None:
+def apply(stack: Stack, east_url: str | None = None, router: dict[str, Any] | None = None) -> None:
     """Apply the seed-like config (a new router: no cooldowns carried over) and forget earlier calls."""
     stack.applies += 1
     # The timeout differs per apply only so each apply is a new config, hence a fresh router.
-    router = {**SEED_ROUTER, "timeout": 1 + stack.applies / 1000}
+    router = {**SEED_ROUTER, "timeout": 1 + stack.applies / 1000, **(router or {})}
     body = {
-        "model_list": [deployment(east_url or stack.east.base_url, "d-east"), deployment(stack.west.base_url, "d-west")],
+        "model_list": [azure_deployment(east_url or stack.east.base_url, "d-east"), azure_deployment(stack.west.base_url, "d-west")],
         "litellm_settings": {"cache": False},
         "router_settings": router,
     }
-    data = yaml.safe_dump(body, sort_keys=False).encode()
-    stack.config.write_bytes(data)
-    digest = hashlib.sha256(data).hexdigest()
-    wait_until(lambda: stack.gateway.health()["sha256"] == digest, timeout=60, what=f"apply of {digest[:12]}")
-    for fake in (stack.east, stack.west):
-        fake.reset()
+    apply_config(stack.gateway, stack.config, yaml.safe_dump(body, sort_keys=False).encode(), (stack.east, stack.west))
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     work = tmp_path_factory.mktemp("failover")
-    with FakeLLMServer("east", max_delay_s=5) as east, FakeLLMServer("west") as west:
-        proc = GatewayProcess(
-            args=["serve", "--config", str(work / "config.yaml")],
-            env={
-                "LITELLM_MASTER_KEY": MASTER_KEY,
-                "FAKE_AZURE_KEY": "fake-azure-key-" + "0" * 16,
-                "LITELLM_YAML_STORAGE_PATH": str(work / "applied" / "config.yaml"),
-                "GATEWAY_FILE_POLL_INTERVAL": "0.1",
-            },
-            log_path=work / "gateway.log",
-        )
+    with FakeLLMServer("east", max_delay_s=5) as east, FakeLLMServer("west") as west, file_gateway(work) as proc:
         result = Stack(proc, work / "config.yaml", east, west)
-        body = {"model_list": [deployment(east.base_url, "d-east"), deployment(west.base_url, "d-west")],
+        body = {"model_list": [azure_deployment(east.base_url, "d-east"), azure_deployment(west.base_url, "d-west")],
                 "litellm_settings": {"cache": False}, "router_settings": SEED_ROUTER}
         result.config.write_bytes(yaml.safe_dump(body, sort_keys=False).encode())
         proc.start(timeout=240)
-        try:
-            yield result
-        finally:
-            proc.stop()
+        yield result
 
 
 def assert_east_back(stack: Stack) -> None:
@@ -145,8 +119,7 @@ def test_failing_region_never_reaches_the_client(stack: Stack, kind: str) -> Non
     assert statuses == [200] * REQUESTS, f"{statuses.count(200)}/{REQUESTS} succeeded: {statuses}"
     assert len(stack.east.requests) <= REQUESTS, "a retry went back to east, which had already failed"
     assert len(stack.west.ok_requests()) == REQUESTS
-    with stack.east._lock:
-        stack.east._faults.clear()
+    stack.east.reset()  # the outage ends
     assert_east_back(stack)
 
 
@@ -185,17 +158,8 @@ def test_both_regions_failing_fails_after_trying_each_once(stack: Stack) -> None
 
 def test_num_retries_zero_is_one_attempt(stack: Stack) -> None:
     """The extra failover round honours an operator's num_retries: 0 (no retry at all)."""
-    stack.applies += 1
-    body = {"model_list": [deployment(stack.east.base_url, "d-east"), deployment(stack.west.base_url, "d-west")],
-            "litellm_settings": {"cache": False},
-            "router_settings": {**SEED_ROUTER, "num_retries": 0, "timeout": 1 + stack.applies / 1000}}
-    data = yaml.safe_dump(body, sort_keys=False).encode()
-    stack.config.write_bytes(data)
-    digest = hashlib.sha256(data).hexdigest()
-    wait_until(lambda: stack.gateway.health()["sha256"] == digest, timeout=60, what="apply")
+    apply(stack, router={"num_retries": 0})
     for fake in (stack.east, stack.west):
-        with fake._lock:
-            fake.requests.clear()
         fake.enqueue(*([Fault(status=500)] * 5))
 
     assert stack.ask().status_code == 500
